@@ -1,0 +1,5 @@
+import type { Command } from "./command.js";
+import { emulatorServiceBus } from "./emulator-servicebus.js";
+
+/** Every CLI command, in the order `herald --help` lists them. */
+export const commands: readonly Command[] = [emulatorServiceBus];

@@ -1,0 +1,37 @@
+/**
+ * Stable error codes for every entry point Herald exposes. One registry: each code has an HTTP
+ * status and a one-line meaning, and `docs/errors.md` lists every code (a test checks it).
+ */
+export const ERROR_CODES = {
+  HERALD_BAD_REQUEST: { status: 400, meaning: "The request is malformed." },
+  HERALD_INVALID_CONFIG: { status: 500, meaning: "A configuration value or file is invalid." },
+  HERALD_USAGE: { status: 400, meaning: "A command-line argument is missing or invalid." },
+  HERALD_PORT_IN_USE: { status: 500, meaning: "A server could not listen because its port is taken." },
+} as const satisfies Record<string, { status: number; meaning: string }>;
+
+export type HeraldErrorCode = keyof typeof ERROR_CODES;
+
+export class HeraldError extends Error {
+  override readonly name = "HeraldError";
+  readonly code: HeraldErrorCode;
+  readonly status: number;
+  /** The field, argument, setting or file position the error is about, when there is one. */
+  readonly target: string | undefined;
+
+  constructor(code: HeraldErrorCode, message: string, options: { target?: string; cause?: unknown } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.status = ERROR_CODES[code].status;
+    this.target = options.target;
+  }
+
+  toJSON(): { code: HeraldErrorCode; message: string; target?: string } {
+    return this.target === undefined
+      ? { code: this.code, message: this.message }
+      : { code: this.code, message: this.message, target: this.target };
+  }
+}
+
+export function isHeraldError(value: unknown): value is HeraldError {
+  return value instanceof HeraldError;
+}

@@ -1,0 +1,12 @@
+import { defineConfig } from "vitest/config";
+
+export default defineConfig({
+  test: {
+    include: ["**/*.test.ts"],
+    exclude: ["node_modules/**", "dist/**"],
+    testTimeout: 30_000,
+    hookTimeout: 30_000,
+    // Integration tests start real servers on port 0; two cores do not gain from more workers.
+    maxWorkers: 2,
+  },
+});
