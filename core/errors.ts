@@ -7,6 +7,27 @@ export const ERROR_CODES = {
   HERALD_INVALID_CONFIG: { status: 500, meaning: "A configuration value or file is invalid." },
   HERALD_USAGE: { status: 400, meaning: "A command-line argument is missing or invalid." },
   HERALD_PORT_IN_USE: { status: 500, meaning: "A server could not listen because its port is taken." },
+  HERALD_MALFORMED_JSON: { status: 400, meaning: "The body is not valid JSON." },
+  HERALD_INVALID_FIELD: {
+    status: 400,
+    meaning: "A field has a value of the wrong type or out of range; `target` names it.",
+  },
+  HERALD_UNKNOWN_FIELD: {
+    status: 400,
+    meaning: "The body has a field the contract does not define; `target` names it.",
+  },
+  HERALD_MISSING_TARGET: {
+    status: 400,
+    meaning: "A notification names no user, group or broadcast in `to`.",
+  },
+  HERALD_INVALID_TYPE: {
+    status: 400,
+    meaning: "A notification `type` is not 1..128 letters, digits or `. _ : -`.",
+  },
+  HERALD_PAYLOAD_TOO_LARGE: {
+    status: 413,
+    meaning: "The body or the notification's `data` is over the configured limit.",
+  },
 } as const satisfies Record<string, { status: number; meaning: string }>;
 
 export type HeraldErrorCode = keyof typeof ERROR_CODES;
