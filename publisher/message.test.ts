@@ -50,8 +50,8 @@ describe("notification <-> Service Bus message", () => {
     ],
     [
       { messageId: "x", subject: "a", body: { type: "a", to: { broadcast: true }, data: 1, id: "y" } },
-      "HERALD_INVALID_FIELD",
-      "body",
+      "HERALD_UNKNOWN_FIELD",
+      "body.id",
     ],
   ])("rejects an invalid message (%#) with %s at %s", (message, code, target) => {
     let caught: unknown;
