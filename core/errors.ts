@@ -24,6 +24,10 @@ export const ERROR_CODES = {
     status: 400,
     meaning: "A notification `type` is not 1..128 letters, digits or `. _ : -`.",
   },
+  HERALD_BUS_UNAVAILABLE: {
+    status: 503,
+    meaning: "Service Bus did not accept the notification; retry after the `Retry-After` seconds.",
+  },
   HERALD_PAYLOAD_TOO_LARGE: {
     status: 413,
     meaning: "The body or the notification's `data` is over the configured limit.",
