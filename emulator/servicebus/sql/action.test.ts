@@ -93,6 +93,18 @@ describe("SET and REMOVE", () => {
     expect(after.user.copy).toBe("m");
   });
 
+  it("stores a copy of a Date parameter in each message", () => {
+    const date = new Date("2024-01-01T00:00:00Z");
+    const action = compileAction("SET at = @d", { "@d": date });
+    const first = view();
+    const second = view();
+    action.apply(first);
+    action.apply(second);
+    const stored = first.user.get("at");
+    expect(stored).toEqual(date);
+    expect(stored).not.toBe(second.user.get("at"));
+  });
+
   it("keeps the expression text", () => {
     expect(compileAction("REMOVE a").expression).toBe("REMOVE a");
   });

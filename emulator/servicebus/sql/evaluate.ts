@@ -460,8 +460,9 @@ export function compileStatement(statement: ActionStatement): Step {
       const v = read(m);
       const map = m.user;
       undo.push({ map, key, existed: map.has(key), previous: map.get(key) });
-      // An unknown value (missing property) is stored as null.
-      map.set(key, v === undefined ? null : (v as SqlValue));
+      // An unknown value (missing property) is stored as null; a Date is copied so that a
+      // parameter's Date is never shared between messages.
+      map.set(key, v === undefined ? null : v instanceof Date ? new Date(v.getTime()) : (v as SqlValue));
     };
   }
   const pos = statement.value.pos;

@@ -239,6 +239,7 @@ describe("parseFilter: limits", () => {
     ["NOT ".repeat(250) + "a = 1"],
     ["a = " + "(".repeat(500) + "1" + ")".repeat(500)],
     ["a IN (" + "(".repeat(300) + "1" + ")".repeat(300) + ")"],
+    ["a = " + "p(".repeat(300) + "'x'" + ")".repeat(300)],
   ])("rejects hostile nesting without exhausting the stack (%#)", (expression) => {
     const error = syntaxError(() => parseFilter(expression));
     expect(error.message).toMatch(/nested more than \d+ levels deep/);

@@ -313,7 +313,9 @@ class Parser {
       return { kind: "call", pos: nameToken.pos, name: "newid", args: [] };
     }
     if (name === "property" || name === "p") {
+      this.enter();
       const arg = this.requireValue(this.additive());
+      this.depth--;
       this.expectPunct(")");
       return { kind: "call", pos: nameToken.pos, name: "property", args: [arg] };
     }
