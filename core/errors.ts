@@ -7,6 +7,14 @@ export const ERROR_CODES = {
   HERALD_INVALID_CONFIG: { status: 500, meaning: "A configuration value or file is invalid." },
   HERALD_USAGE: { status: 400, meaning: "A command-line argument is missing or invalid." },
   HERALD_PORT_IN_USE: { status: 500, meaning: "A server could not listen because its port is taken." },
+  HERALD_UNAUTHORIZED: { status: 401, meaning: "No credential, or one that is invalid or expired." },
+  HERALD_FORBIDDEN: { status: 403, meaning: "The credential is valid but does not allow this operation." },
+  HERALD_NOT_FOUND: { status: 404, meaning: "No such route or resource." },
+  HERALD_METHOD_NOT_ALLOWED: { status: 405, meaning: "The route exists but not for this HTTP method." },
+  HERALD_INTERNAL: {
+    status: 500,
+    meaning: "An unexpected failure inside Herald; the logs carry the details.",
+  },
   HERALD_MALFORMED_JSON: { status: 400, meaning: "The body is not valid JSON." },
   HERALD_INVALID_FIELD: {
     status: 400,
