@@ -11,6 +11,10 @@ export const ERROR_CODES = {
   HERALD_FORBIDDEN: { status: 403, meaning: "The credential is valid but does not allow this operation." },
   HERALD_NOT_FOUND: { status: 404, meaning: "No such route or resource." },
   HERALD_METHOD_NOT_ALLOWED: { status: 405, meaning: "The route exists but not for this HTTP method." },
+  HERALD_UNSUPPORTED_MEDIA_TYPE: {
+    status: 415,
+    meaning: "The body's content type is not one the endpoint accepts.",
+  },
   HERALD_INTERNAL: {
     status: 500,
     meaning: "An unexpected failure inside Herald; the logs carry the details.",

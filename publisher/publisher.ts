@@ -39,6 +39,13 @@ export type TypedNotificationInput<Events extends EventMap> = {
   };
 }[keyof Events & string];
 
+/** Prefixes a validation error's target with the notification's index in a batch. */
+function atIndex(err: unknown, index: number): unknown {
+  if (!(err instanceof HeraldError)) return err;
+  const target = err.target ? `[${index}].${err.target}` : `[${index}]`;
+  return new HeraldError(err.code, `notification [${index}]: ${err.message}`, { target });
+}
+
 /** Seconds a caller should wait before retrying when Service Bus is unavailable. */
 export const BUS_RETRY_AFTER_SECONDS = 5;
 
@@ -109,9 +116,16 @@ export class Publisher<Events extends EventMap = EventMap> {
     notifications: readonly TypedNotificationInput<Events>[],
     options: PublishOptions = {},
   ): Promise<{ ids: string[] }> {
-    const messages: ServiceBusMessage[] = notifications.map((input) =>
-      toServiceBusMessage(validateNotification(input, this.#validation), options.applicationProperties),
-    );
+    const messages: ServiceBusMessage[] = notifications.map((input, i) => {
+      try {
+        return toServiceBusMessage(
+          validateNotification(input, this.#validation),
+          options.applicationProperties,
+        );
+      } catch (err) {
+        throw notifications.length > 1 ? atIndex(err, i) : err;
+      }
+    });
     const ids = messages.map((m) => m.messageId as string);
     if (messages.length === 0) return { ids };
     const abort = options.abortSignal ? { abortSignal: options.abortSignal } : {};
