@@ -1,0 +1,68 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+
+/** Prometheus metrics of one gateway process (served at `/metrics`). */
+export class GatewayMetrics {
+  readonly registry = new Registry();
+  readonly published = this.counter(
+    "herald_notifications_published_total",
+    "Notifications accepted by POST /api/notifications.",
+  );
+  readonly received = this.counter(
+    "herald_messages_received_total",
+    "Service Bus messages received by the consumer.",
+  );
+  readonly completed = this.counter(
+    "herald_messages_completed_total",
+    "Messages completed after store and push.",
+  );
+  readonly abandoned = this.counter(
+    "herald_messages_abandoned_total",
+    "Messages abandoned after a transient failure.",
+  );
+  readonly deadLettered = new Counter({
+    name: "herald_messages_dead_lettered_total",
+    help: "Messages dead-lettered, by reason.",
+    labelNames: ["reason"] as const,
+    registers: [this.registry],
+  });
+  readonly expired = this.counter(
+    "herald_messages_expired_total",
+    "Messages whose TTL had passed: completed without delivery.",
+  );
+  readonly duplicates = this.counter(
+    "herald_messages_duplicate_total",
+    "Redelivered messages already in the store.",
+  );
+  readonly sinkErrors = new Counter({
+    name: "herald_sink_errors_total",
+    help: "Failed pushes to a delivery sink.",
+    labelNames: ["sink"] as const,
+    registers: [this.registry],
+  });
+  readonly storeAppendSeconds = new Histogram({
+    name: "herald_store_append_seconds",
+    help: "Time to append one notification to its streams.",
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+    registers: [this.registry],
+  });
+  readonly endToEndSeconds = new Histogram({
+    name: "herald_end_to_end_seconds",
+    help: "Time from enqueue on Service Bus to the push to the sinks.",
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [this.registry],
+  });
+  readonly connections = new Gauge({
+    name: "herald_connections",
+    help: "Open client connections held by this gateway, by transport.",
+    labelNames: ["transport"] as const,
+    registers: [this.registry],
+  });
+
+  constructor(options: { defaultMetrics?: boolean } = {}) {
+    if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry });
+  }
+
+  private counter(name: string, help: string): Counter {
+    return new Counter({ name, help, registers: [this.registry] });
+  }
+}
