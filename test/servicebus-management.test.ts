@@ -2,8 +2,9 @@
  * The real `ServiceBusAdministrationClient` (@azure/service-bus 7.9.5) against the emulator's
  * management endpoint over real sockets, configured only with `emulatorAdministrationOptions`.
  */
+import http from "node:http";
 import net from "node:net";
-import { ServiceBusAdministrationClient, type SqlRuleFilter } from "@azure/service-bus";
+import { ServiceBusAdministrationClient } from "@azure/service-bus";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import {
   emulatorAdministrationOptions,
@@ -11,6 +12,7 @@ import {
   type ManagementServer,
 } from "../emulator/servicebus/management/index.js";
 import type { EmulatorAdministrationOptions } from "../emulator/servicebus/management/client.js";
+import { isHeraldError } from "../core/errors.js";
 import { MemoryEntityManager } from "./helpers/memory-entity-manager.js";
 
 const CONNECTION_STRING =
@@ -391,9 +393,12 @@ describe("rules", () => {
     expect(await admin.ruleExists("t", "s", "high")).toBe(true);
     expect(await admin.ruleExists("t", "s", "low")).toBe(false);
 
+    const high = await admin.getRule("t", "s", "high");
+    // An action without an expression is sent as EmptyRuleAction.
     const updated = await admin.updateRule("t", "s", {
-      name: "high",
-      filter: { sqlExpression: "1=0" } as SqlRuleFilter,
+      ...high,
+      filter: { sqlExpression: "1=0" },
+      action: {},
     });
     expect(updated.filter).toEqual({ sqlExpression: "1=0", sqlParameters: undefined });
     expect(manager.getRule("t", "s", "high")).toEqual({
@@ -422,9 +427,8 @@ describe("rules", () => {
     expect(await failure(admin.deleteRule("t", "s", "nope"))).toMatchObject({
       code: "MessageEntityNotFoundError",
     });
-    expect(
-      await failure(admin.updateRule("t", "s", { name: "nope", filter: { sqlExpression: "1=1" } })),
-    ).toMatchObject({
+    const existing = await admin.getRule("t", "s", "r");
+    expect(await failure(admin.updateRule("t", "s", { ...existing, name: "nope" }))).toMatchObject({
       code: "MessageEntityNotFoundError",
     });
     expect(await failure(admin.createRule("t", "missing", "r", { sqlExpression: "1=1" }))).toMatchObject({
@@ -492,15 +496,17 @@ describe("listing", () => {
       rulePages.push(page.length);
     expect(rulePages).toEqual([4, 3]);
 
-    expect(await failure(admin.getSubscriptions("missing"))).toMatchObject({
+    expect(await failure(admin.listSubscriptions("missing").byPage().next())).toMatchObject({
       code: "MessageEntityNotFoundError",
     });
   });
 
   it("lists nothing when there is nothing", async () => {
-    const queues = await admin.getQueues();
-    expect(queues).toEqual([]);
-    expect(queues.continuationToken).toBeUndefined();
+    const pages = [];
+    for await (const page of admin.listQueues().byPage()) pages.push(page);
+    expect(pages).toHaveLength(1);
+    expect(pages[0]).toEqual([]);
+    expect(pages[0]?.continuationToken).toBeUndefined();
   });
 });
 
@@ -645,5 +651,59 @@ describe("bad requests", () => {
       expect(response.status).toBe(200);
       expect(await response.text()).toContain(`<Name>${name}</Name>`);
     }
+  });
+});
+
+describe("server", () => {
+  it("answers an oversized chunked body with 413 without reading it all", async () => {
+    const status = await new Promise<number>((resolve, reject) => {
+      const req = http.request(`${server.url}/q`, {
+        method: "PUT",
+        headers: { authorization: SAS, "transfer-encoding": "chunked" },
+      });
+      req.on("response", (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      });
+      req.on("error", reject);
+      const chunk = Buffer.alloc(64 * 1024, "x");
+      // 40 chunks of 64 KiB = 2.5 MiB, more than the 1 MiB limit; stops once answered.
+      let sent = 0;
+      const pump = (): void => {
+        while (sent < 40 && !req.destroyed) {
+          sent++;
+          if (!req.write(chunk)) return void req.once("drain", pump);
+        }
+        if (sent === 40) req.end();
+      };
+      pump();
+    });
+    expect(status).toBe(413);
+    expect(await admin.queueExists("q")).toBe(false);
+  });
+
+  it("listens on loopback only", async () => {
+    const err = await startManagementServer(manager, { host: "0.0.0.0", port: 0 }).catch((e: unknown) => e);
+    expect(isHeraldError(err) && err.code).toBe("HERALD_INVALID_CONFIG");
+  });
+
+  it("reports a taken port as HERALD_PORT_IN_USE", async () => {
+    const err = await startManagementServer(manager, { host: "127.0.0.1", port: server.port }).catch(
+      (e: unknown) => e,
+    );
+    expect(isHeraldError(err) && err.code).toBe("HERALD_PORT_IN_USE");
+  });
+
+  it("serves a single literal address and closes idempotently", async () => {
+    const v4 = await startManagementServer(manager, { host: "127.0.0.1", port: 0 });
+    try {
+      expect(v4.url).toBe(`http://127.0.0.1:${v4.port}`);
+      const response = await fetch(`${v4.url}/$namespaceinfo`, { headers: { authorization: SAS } });
+      expect(response.status).toBe(200);
+      await response.text();
+    } finally {
+      await Promise.all([v4.close(), v4.close()]);
+    }
+    await expect(fetch(`${v4.url}/$namespaceinfo`)).rejects.toThrow();
   });
 });

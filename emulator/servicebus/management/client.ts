@@ -20,7 +20,9 @@ export class EmulatorManagementAgent extends https.Agent {
   readonly target: { host: string; port: number };
 
   constructor(managementUrl: string | URL) {
-    super({ keepAlive: true });
+    // Idle sockets are dropped before the server's 5 s keep-alive ends, so a request never
+    // races the server closing the socket it was about to reuse.
+    super({ keepAlive: true, timeout: 4_000 });
     let url: URL;
     try {
       url = new URL(managementUrl);

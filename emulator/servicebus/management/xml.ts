@@ -48,9 +48,10 @@ export interface XmlLimits {
 const NAME =
   /[A-Za-z_\u00C0-\uFFFF][-A-Za-z0-9._\u00B7\u00C0-\uFFFF]*(?::[A-Za-z_\u00C0-\uFFFF][-A-Za-z0-9._\u00B7\u00C0-\uFFFF]*)?/y;
 // Characters XML 1.0 forbids anywhere, including lone surrogates.
-// eslint-disable-next-line no-control-regex -- matching control characters is the point
+/* eslint-disable no-control-regex -- matching control characters is the point */
 const FORBIDDEN_CHAR =
   /[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+/* eslint-enable no-control-regex */
 const PREDEFINED: Record<string, string> = { lt: "<", gt: ">", amp: "&", quot: '"', apos: "'" };
 
 interface MutableElement {
@@ -77,6 +78,8 @@ export function parseXml(text: string, limits: XmlLimits = {}): XmlElement {
 
   const bad = FORBIDDEN_CHAR.exec(text);
   if (bad) fail("character not allowed in XML", bad.index);
+  // End-of-line handling (XML 1.0 section 2.11); a CR that must survive is written as &#13;.
+  text = text.replace(/\r\n?/g, "\n");
 
   const startsWith = (s: string): boolean => text.startsWith(s, pos);
   const skipSpace = (): void => {
@@ -325,7 +328,11 @@ function clean(value: string): string {
 }
 
 export function escapeText(value: string): string {
-  return clean(value).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+  return clean(value)
+    .replace(/&/g, "&amp;")
+    .replace(/</g, "&lt;")
+    .replace(/>/g, "&gt;")
+    .replace(/\r/g, "&#13;");
 }
 
 export function escapeAttribute(value: string): string {
