@@ -45,6 +45,10 @@ const VALUE_TYPE_PREFIX = "d6p1";
 /** A request body that is not a valid entity description; answered with 400. */
 export class BodyError extends Error {
   override readonly name = "BodyError";
+  constructor(message: string) {
+    // Messages quote names and keys from the request; keep them short whatever it holds.
+    super(message.length > 400 ? `${message.slice(0, 400)}…` : message);
+  }
 }
 
 export type TypedValue = string | number | boolean | Date;

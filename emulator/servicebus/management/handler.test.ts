@@ -196,6 +196,12 @@ describe("handleManagementRequest", () => {
     expect(detail(r)).toContain("differs");
   });
 
+  it("bounds the length of error details", () => {
+    const r = setup().send("GET", `/${"a".repeat(5000)}`);
+    expect(r.status).toBe(404);
+    expect(detail(r).length).toBeLessThan(1200);
+  });
+
   it("rejects a body that is not UTF-8", () => {
     const r = setup().send("PUT", "/q", new Uint8Array([0x3c, 0x61, 0xff, 0x3e]));
     expect(r.status).toBe(400);

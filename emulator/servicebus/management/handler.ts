@@ -69,9 +69,10 @@ export function errorResponse(
   detail: string,
   trackingId: string = randomUUID(),
 ): ManagementResponse {
+  const text = detail.length > 1000 ? `${detail.slice(0, 1000)}…` : detail;
   const body = errorElement(
     status,
-    `${detail} TrackingId:${trackingId}, Timestamp:${new Date().toISOString()}`,
+    `${text} TrackingId:${trackingId}, Timestamp:${new Date().toISOString()}`,
   );
   return { status, headers: { "content-type": ERROR_TYPE }, body: xmlDocument(body) };
 }

@@ -86,6 +86,12 @@ describe("parseXml", () => {
     expect(syntaxError(text).message).toContain(message);
   });
 
+  it("keeps error messages short whatever the input holds", () => {
+    const err = syntaxError("<" + "a".repeat(100_000));
+    expect(err.message.length).toBeLessThan(250);
+    expect(err.message).toMatch(/^unterminated start tag <a+…/);
+  });
+
   it("reports the line and column of an error", () => {
     const err = syntaxError("<a>\n  <b>\n</a>");
     expect([err.line, err.column]).toEqual([3, 1]);

@@ -33,7 +33,8 @@ export class XmlSyntaxError extends Error {
     readonly line: number,
     readonly column: number,
   ) {
-    super(`${message} (line ${line}, column ${column})`);
+    // Messages quote names from the input; keep them short whatever the input holds.
+    super(`${message.length > 160 ? `${message.slice(0, 160)}…` : message} (line ${line}, column ${column})`);
   }
 }
 
@@ -213,6 +214,7 @@ export function parseXml(text: string, limits: XmlLimits = {}): XmlElement {
     pos++;
     const name = readName("element name");
     const rawAttributes: { name: string; value: string }[] = [];
+    const rawNames = new Set<string>();
     let selfClosing = false;
     for (;;) {
       const hadSpace = pos < text.length && " \t\r\n".includes(text.charAt(pos));
@@ -239,7 +241,8 @@ export function parseXml(text: string, limits: XmlLimits = {}): XmlElement {
       const start = skipUntil(quote, "attribute value");
       const raw = text.slice(start, pos - 1);
       if (raw.includes("<")) fail("'<' not allowed in attribute value", start + raw.indexOf("<"));
-      if (rawAttributes.some((a) => a.name === attrName)) fail(`duplicate attribute ${attrName}`, start);
+      if (rawNames.has(attrName)) fail(`duplicate attribute ${attrName}`, start);
+      rawNames.add(attrName);
       // Attribute-value normalization: literal whitespace becomes a space.
       rawAttributes.push({ name: attrName, value: decode(raw.replace(/[\t\n\r]/g, " "), start) });
     }
