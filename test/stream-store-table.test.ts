@@ -157,6 +157,23 @@ describe("TableStreamStore on Azurite", () => {
     expect((await b.append(entry("n4"), ["user:h"])).frames[0]!.offset).toBe(4);
   });
 
+  it("4 replicas in closed loops on one hot stream get offsets 1..N", async () => {
+    const name = freshTable();
+    const replicas = await Promise.all([1, 2, 3, 4].map(() => open(name)));
+    const perWorker = 15;
+    await Promise.all(
+      replicas.flatMap((store, r) =>
+        [0, 1, 2, 3].map(async (w) => {
+          // Each worker waits for its append before the next, like a consumer with 4 concurrent calls.
+          for (let i = 0; i < perWorker; i++) await store.append(entry(`r${r}w${w}i${i}`), ["broadcast"]);
+        }),
+      ),
+    );
+    const frames = await readAll(replicas[0]!, "broadcast", 0, 100);
+    expect(frames.map((f) => f.offset)).toEqual(Array.from({ length: 4 * 4 * perWorker }, (_, i) => i + 1));
+    expect(new Set(frames.map((f) => f.id)).size).toBe(frames.length);
+  });
+
   it("reports its own write as new when a retried request finds it already committed", async () => {
     const name = freshTable();
     const real = rawClient(name);

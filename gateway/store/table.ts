@@ -52,7 +52,7 @@ export type TableConnection = { connectionString: string } | { client: TableClie
 export interface TableStreamStoreOptions extends StreamStoreOptions {
   /** Table name: a letter, then 2..62 letters or digits. Created on open when missing. @default "heraldstreams" */
   tableName?: string;
-  /** Transactions lost to other writers before an append gives up with `STORE_CONFLICT`. @default 20 */
+  /** Transactions lost to other writers before an append gives up with `STORE_CONFLICT`. @default 50 */
   maxAttempts?: number;
   /** Abort one request to the service after this long. @default 10000 */
   requestTimeoutMs?: number;
@@ -100,6 +100,12 @@ interface Writer {
   readonly queue: Pending[];
   trimWaiters: Array<(err?: unknown) => void>;
   running: boolean;
+  /** Commits made back to back with a cached head since the last courtesy pause. */
+  streak: number;
+  /** Pause after this many back-to-back commits; 2 while other writers are seen, doubling up to 64 when not. */
+  yieldEvery: number;
+  /** How long the last commit took, ms: the pause is a random fraction of two of these. */
+  lastCommitMs: number;
 }
 
 type Row = TableEntityResult<Record<string, unknown>>;
@@ -174,7 +180,7 @@ export class TableStreamStore implements StreamStore {
         { target: "tableName" },
       );
     }
-    const maxAttempts = options.maxAttempts ?? 20;
+    const maxAttempts = options.maxAttempts ?? 50;
     const requestTimeoutMs = options.requestTimeoutMs ?? 10_000;
     const headCacheSize = options.headCacheSize ?? 10_000;
     for (const [name, value] of Object.entries({ maxAttempts, requestTimeoutMs, headCacheSize })) {
@@ -269,7 +275,7 @@ export class TableStreamStore implements StreamStore {
   private writer(stream: string): Writer {
     let writer = this.writers.get(stream);
     if (!writer) {
-      writer = { queue: [], trimWaiters: [], running: false };
+      writer = { queue: [], trimWaiters: [], running: false, streak: 0, yieldEvery: 2, lastCommitMs: 1 };
       this.writers.set(stream, writer);
     }
     return writer;
@@ -292,6 +298,7 @@ export class TableStreamStore implements StreamStore {
   /** Commits queued entries in groups until the queue is empty. Never throws: failures go to callers. */
   private async drain(stream: string, writer: Writer): Promise<void> {
     while (writer.queue.length > 0 || writer.trimWaiters.length > 0) {
+      if (writer.streak >= writer.yieldEvery) await this.courtesyPause(stream, writer);
       const group: Pending[] = [];
       let bytes = 0;
       while (group.length < MAX_GROUP_ENTRIES && writer.queue.length > 0) {
@@ -301,8 +308,12 @@ export class TableStreamStore implements StreamStore {
         group.push(writer.queue.shift()!);
       }
       const waiters = writer.trimWaiters.splice(0);
+      const started = performance.now();
       try {
-        await this.commit(stream, group, waiters.length > 0);
+        const conflicts = await this.commit(stream, group, waiters.length > 0);
+        writer.lastCommitMs = performance.now() - started;
+        if (conflicts > 0) writer.yieldEvery = 2;
+        writer.streak = conflicts > 0 ? 1 : writer.streak + 1;
         for (const done of waiters) done();
       } catch (err) {
         const failure = translate(err, stream, "append");
@@ -312,6 +323,27 @@ export class TableStreamStore implements StreamStore {
     }
     writer.running = false;
     this.writers.delete(stream);
+  }
+
+  /**
+   * Fairness between replicas on a hot stream. A writer with a cached ETag commits in one round trip
+   * while a writer that lost needs two (re-read, commit), so without a pause the winner, kept busy by
+   * new work, would win every round and starve the others. Every few back-to-back commits the writer
+   * waits a moment and re-reads the head; if nobody else wrote meanwhile, it pauses less often.
+   */
+  private async courtesyPause(stream: string, writer: Writer): Promise<void> {
+    writer.streak = 0;
+    const cached = this.heads.get(stream);
+    await sleep(Math.random() * 2 * writer.lastCommitMs);
+    try {
+      const fresh = await this.readHead(partitionKeyOf(stream), stream);
+      const alone = cached !== undefined && fresh.etag === cached.etag;
+      writer.yieldEvery = alone ? Math.min(64, writer.yieldEvery * 2) : 2;
+      this.remember(stream, fresh);
+    } catch {
+      // The commit that follows re-reads the head and reports any failure to its callers.
+      this.remember(stream, undefined);
+    }
   }
 
   private async readHead(partitionKey: string, stream: string): Promise<Head> {
@@ -399,7 +431,8 @@ export class TableStreamStore implements StreamStore {
    * Writes `group` (possibly empty) in one transaction, trimming retention on the way; retries lost races
    * with a fresh head. `forceTrim` trims even a small surplus (sweeps).
    */
-  private async commit(stream: string, group: Pending[], forceTrim: boolean): Promise<void> {
+  /** Returns how many transactions were lost to other writers on the way. */
+  private async commit(stream: string, group: Pending[], forceTrim: boolean): Promise<number> {
     const partitionKey = partitionKeyOf(stream);
     let pending = group;
     for (let attempt = 0; ; attempt++) {
@@ -415,7 +448,7 @@ export class TableStreamStore implements StreamStore {
       // A conflict can mean an id is already stored (a redelivery, or a replica that won with it).
       if (attempt > 0 && pending.length > 0) {
         pending = await this.settleStored(partitionKey, stream, pending);
-        if (pending.length === 0 && !forceTrim) return;
+        if (pending.length === 0 && !forceTrim) return attempt;
       }
       const now = this.options.now();
       const at = Math.max(now, head.lastAt);
@@ -432,7 +465,7 @@ export class TableStreamStore implements StreamStore {
       }
       const newHead = head.head + writes.length;
       const trim = await this.planTrim(partitionKey, stream, head, newHead, now, forceTrim, writes.length);
-      if (writes.length === 0 && trim.deletes.length === 0) return;
+      if (writes.length === 0 && trim.deletes.length === 0) return attempt;
       let firstAt: number;
       if (trim.first <= head.head)
         firstAt = trim.firstAt; // an old frame is still the oldest
@@ -480,7 +513,8 @@ export class TableStreamStore implements StreamStore {
         // 412: the head moved. 409: the head or a dedup row exists. 404: a row to delete is gone.
         if ((status === 412 || status === 409 || status === 404) && codeOf(err) !== "TableNotFound") {
           this.counters.conflicts++;
-          await sleep(Math.random() * Math.min(200, 4 * 2 ** attempt));
+          // Short jitter: the loser is not the cause of the contention, and a long wait only starves it.
+          await sleep(Math.random() * Math.min(20, 2 ** attempt));
           continue;
         }
         throw translate(err, stream, "append");
@@ -495,7 +529,7 @@ export class TableStreamStore implements StreamStore {
           follower.resolve({ frame, duplicate: true });
         }
       });
-      return;
+      return attempt;
     }
   }
 
