@@ -124,10 +124,15 @@ describe("TableStreamStore on Azurite", () => {
     expect((bad as HeraldError).code).toBe("HERALD_INVALID_CONFIG");
   });
 
-  it("rejects a bad table name at open", async () => {
+  it("rejects a bad table name or connection string at open", async () => {
     const err = await openTable("no-dashes").catch((e: unknown) => e);
     expect(err).toBeInstanceOf(HeraldError);
     expect((err as HeraldError).target).toBe("tableName");
+    const cs = await TableStreamStore.open({ connectionString: "AccountName=x;nonsense" }).catch(
+      (e: unknown) => e,
+    );
+    expect((cs as HeraldError).code).toBe("HERALD_INVALID_CONFIG");
+    expect((cs as HeraldError).target).toBe("connectionString");
   });
 
   it("retries after losing the head's ETag race to another replica", async () => {

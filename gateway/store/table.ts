@@ -197,10 +197,18 @@ export class TableStreamStore implements StreamStore {
       const insecure = /TableEndpoint=http:\/\/(127\.\d+\.\d+\.\d+|localhost|\[::1\])[:/]/i.test(
         connection.connectionString,
       );
-      client = TableClient.fromConnectionString(connection.connectionString, tableName, {
-        retryOptions: { maxRetries: 2, retryDelayInMs: 100, maxRetryDelayInMs: 1000 },
-        allowInsecureConnection: insecure,
-      });
+      try {
+        client = TableClient.fromConnectionString(connection.connectionString, tableName, {
+          retryOptions: { maxRetries: 2, retryDelayInMs: 100, maxRetryDelayInMs: 1000 },
+          allowInsecureConnection: insecure,
+        });
+      } catch (err) {
+        // The SDK's message can quote the string, key included: keep it out of ours.
+        throw new HeraldError("HERALD_INVALID_CONFIG", "the Table Storage connection string is not valid", {
+          target: "connectionString",
+          cause: err,
+        });
+      }
     }
     try {
       await client.createTable({ abortSignal: AbortSignal.timeout(requestTimeoutMs) });
