@@ -240,6 +240,18 @@ describe("TableStreamStore on Azurite", () => {
     expect(await rowKeys(name, "user:busy")).toEqual(["d:new", "f:0000000000000002", "head"]);
   });
 
+  it("runs the sweep on its timer", async () => {
+    const name = freshTable();
+    const clock = fakeClock();
+    const store = await open(name, { retention: { maxAgeMs: 1000 }, now: clock.now, sweepIntervalMs: 20 });
+    await store.append(entry("old"), ["user:timer"]);
+    clock.advance(5000);
+    for (let i = 0; i < 250 && (await rowKeys(name, "user:timer")).length > 1; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(await rowKeys(name, "user:timer")).toEqual(["head"]);
+  });
+
   it("fails with STORE_UNAVAILABLE when the service is gone", async () => {
     const other = await startAzurite();
     const store = await TableStreamStore.open(

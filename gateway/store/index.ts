@@ -19,6 +19,7 @@ export {
 export { MemoryStreamStore, type MemoryStreamStoreOptions } from "./memory.js";
 export {
   DEFAULT_TABLE_NAME,
+  DEFAULT_TABLE_SWEEP_INTERVAL_MS,
   TableStreamStore,
   type TableConnection,
   type TableStreamStoreOptions,

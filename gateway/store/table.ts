@@ -58,9 +58,12 @@ export interface TableStreamStoreOptions extends StreamStoreOptions {
   requestTimeoutMs?: number;
   /** Streams whose head (counter and ETag) is remembered between appends. @default 10000 */
   headCacheSize?: number;
+  /** Runs `sweep()` (a scan of all stream heads) this often; 0 turns it off. @default 3600000 (1 h) */
+  sweepIntervalMs?: number;
 }
 
 export const DEFAULT_TABLE_NAME = "heraldstreams";
+export const DEFAULT_TABLE_SWEEP_INTERVAL_MS = 3_600_000;
 /** The service's limit for one binary property; `data` is split into chunks of this size. */
 const CHUNK_BYTES = 64 * 1024;
 /** 15 chunks stay under the 1 MiB entity limit with room for the other properties. */
@@ -171,7 +174,11 @@ export class TableStreamStore implements StreamStore {
     connection: TableConnection,
     options: TableStreamStoreOptions = {},
   ): Promise<TableStreamStore> {
-    const resolved = resolveOptions(options, CHUNK_BYTES * MAX_CHUNKS);
+    // A Table sweep scans every partition's head, so it runs hourly unless told otherwise.
+    const resolved = resolveOptions(
+      { ...options, sweepIntervalMs: options.sweepIntervalMs ?? DEFAULT_TABLE_SWEEP_INTERVAL_MS },
+      CHUNK_BYTES * MAX_CHUNKS,
+    );
     const tableName = options.tableName ?? DEFAULT_TABLE_NAME;
     if (!TABLE_NAME.test(tableName) || tableName.toLowerCase() === "tables") {
       throw new HeraldError(
