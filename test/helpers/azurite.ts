@@ -40,6 +40,14 @@ export interface RunningAzurite {
 
 const require = createRequire(import.meta.url);
 
+/**
+ * Preloaded into Azurite: exits when its parent (the test worker) is gone, so a crashed or killed test
+ * run leaves no Azurite behind.
+ */
+const ORPHAN_GUARD =
+  "--import=data:text/javascript,const p=process.ppid;" +
+  "setInterval(()=>{if(process.ppid!==p)process.exit(0)},1000).unref();";
+
 function azuriteScript(services: AzuriteService[]): string {
   const root = dirname(require.resolve("azurite/package.json"));
   const only = services.length === 1 ? services[0] : undefined;
@@ -91,7 +99,13 @@ async function attempt(
   for (const service of services) ports[service] = await freePort();
   // Azurite writes debug and extent files under its workspace even in memory mode for some services.
   const workspace = mkdtempSync(join(tmpdir(), "herald-azurite-"));
-  const args = [azuriteScript(services), "--inMemoryPersistence", "--skipApiVersionCheck", "--loose"];
+  const args = [
+    ORPHAN_GUARD,
+    azuriteScript(services),
+    "--inMemoryPersistence",
+    "--skipApiVersionCheck",
+    "--loose",
+  ];
   args.push("--disableTelemetry", "--silent");
   for (const service of services) {
     args.push(`--${service}Host`, "127.0.0.1", `--${service}Port`, String(ports[service]));
