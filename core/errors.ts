@@ -15,6 +15,7 @@ export const ERROR_CODES = {
     status: 415,
     meaning: "The body's content type is not one the endpoint accepts.",
   },
+  HERALD_NOT_READY: { status: 503, meaning: "The gateway cannot reach Service Bus or its stream store yet." },
   HERALD_INTERNAL: {
     status: 500,
     meaning: "An unexpected failure inside Herald; the logs carry the details.",
