@@ -1,4 +1,19 @@
-import type { NamespaceDescription } from "./model.js";
+/**
+ * Herald's Service Bus emulator: an AMQP 1.0 broker the official `@azure/service-bus` client
+ * talks to unchanged, configured by a Microsoft-format Config.json, optionally persistent.
+ *
+ * @example
+ * const sb = await startServiceBusEmulator({ port: 0, namespace: { name: "sbemulatorns", queues: [{ name: "q", options: {} }], topics: [] } });
+ * const client = new ServiceBusClient(sb.connectionString);
+ */
+import { HeraldError } from "../../core/errors.js";
+import { AmqpServer, isLoopbackHost, type Logger } from "./amqp/server.js";
+import { Broker } from "./broker/broker.js";
+import { DEFAULT_NAMESPACE, readConfigFile } from "./config.js";
+import { Journal } from "./journal.js";
+import { EntityError, type EntityManager, type NamespaceDescription } from "./model.js";
+
+export type { Logger } from "./amqp/server.js";
 
 export interface ServiceBusEmulatorOptions {
   /** Path of a Config.json in Microsoft's emulator format. */
@@ -13,6 +28,8 @@ export interface ServiceBusEmulatorOptions {
   managementPort?: number | undefined;
   /** Directory that makes entities and messages survive restarts. @default memory only */
   dataDir?: string | undefined;
+  /** Where operational messages go (ids and counts, never message bodies). @default silent */
+  logger?: Logger | undefined;
 }
 
 export interface ServiceBusEmulator {
@@ -24,11 +41,106 @@ export interface ServiceBusEmulator {
   readonly managementPort: number;
   /** A connection string the official SDK accepts unchanged. */
   readonly connectionString: string;
+  /** Create, read, update and delete entities from code (what the management endpoint uses). */
+  readonly entities: EntityManager;
   close(): Promise<void>;
 }
 
+const SILENT: Logger = { info() {}, warn() {}, error() {} };
+
+/** The connection string for an emulator on `port` (the default port needs none). */
+export function emulatorConnectionString(port: number): string {
+  const endpoint = port === 5672 ? "sb://localhost" : `sb://localhost:${port}`;
+  return `Endpoint=${endpoint};SharedAccessKeyName=RootManageSharedAccessKey;SharedAccessKey=SAS_KEY_VALUE;UseDevelopmentEmulator=true;`;
+}
+
+function checkPort(port: number, field: string): void {
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new HeraldError("HERALD_INVALID_CONFIG", `${field} must be a port number 0-65535, got ${port}`, {
+      target: field,
+    });
+  }
+}
+
 export async function startServiceBusEmulator(
-  _options: ServiceBusEmulatorOptions = {},
+  options: ServiceBusEmulatorOptions = {},
 ): Promise<ServiceBusEmulator> {
-  throw new Error("the Service Bus emulator is being built (issue 2)");
+  const host = options.host ?? "localhost";
+  if (!isLoopbackHost(host)) {
+    throw new HeraldError(
+      "HERALD_INVALID_CONFIG",
+      `host must be a loopback address (localhost, 127.0.0.1 or ::1), got "${host}": the emulator has no real authentication`,
+      { target: "host" },
+    );
+  }
+  const port = options.port ?? 5672;
+  checkPort(port, "port");
+  const logger = options.logger ?? SILENT;
+  const namespace =
+    options.namespace ??
+    (options.configFile
+      ? readConfigFile(options.configFile)
+      : { name: DEFAULT_NAMESPACE, queues: [], topics: [] });
+
+  const broker = new Broker(namespace.name, logger);
+  let journal: Journal | undefined;
+  let amqp: AmqpServer | undefined;
+  try {
+    if (options.dataDir) {
+      const opened = Journal.open(options.dataDir, broker, logger);
+      journal = opened.journal;
+      logger.info(
+        `data dir ${options.dataDir}: replayed ${opened.stats.records} records (${opened.stats.bytes} bytes)` +
+          `, ${broker.queueCount} queues, ${broker.topicCount} topics`,
+      );
+    }
+    try {
+      broker.applyNamespace(namespace);
+    } catch (err) {
+      if (err instanceof EntityError) {
+        throw new HeraldError(
+          "HERALD_INVALID_CONFIG",
+          `${options.configFile ?? "namespace"}: ${err.message}`,
+          {
+            target: options.configFile ?? "namespace",
+          },
+        );
+      }
+      throw err;
+    }
+    try {
+      amqp = await AmqpServer.start({ broker, host, port, logger });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "EADDRINUSE") {
+        throw new HeraldError("HERALD_PORT_IN_USE", `AMQP port ${port} on ${host} is already in use`, {
+          target: "port",
+        });
+      }
+      throw err;
+    }
+  } catch (err) {
+    broker.close();
+    journal?.close();
+    throw err;
+  }
+
+  const server = amqp;
+  const actualPort = server.port;
+  let closed: Promise<void> | undefined;
+  return {
+    url: `amqp://localhost:${actualPort}`,
+    port: actualPort,
+    managementUrl: "",
+    managementPort: 0,
+    connectionString: emulatorConnectionString(actualPort),
+    entities: broker,
+    close() {
+      closed ??= (async () => {
+        await server.close();
+        broker.close();
+        journal?.close();
+      })();
+      return closed;
+    },
+  };
 }
