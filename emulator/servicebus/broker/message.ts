@@ -3,6 +3,7 @@
  * (never a decoded object graph), plus the handful of broker fields the routing and locking code
  * reads. Header and annotations are re-encoded per delivery.
  */
+import { randomUUID } from "node:crypto";
 import {
   AmqpSymbol,
   AmqpUuid,
@@ -108,10 +109,17 @@ export function idToString(v: AmqpValue | undefined): string | undefined {
 export function storedFromParsed(p: ParsedMessage): StoredMessage {
   const kept = p.annotations.filter((e) => !BROKER_ANNOTATIONS.has(e.key));
   const ann = kept.length === 0 ? undefined : Buffer.concat(kept.map((e) => e.bytes));
-  const m = new StoredMessage(p.bare, ann, kept.length);
+  let bare = p.bare;
+  let messageId = idToString(p.properties.messageId);
+  if (messageId === undefined) {
+    // Service Bus gives every message an id (clients rely on it, e.g. for lock renewal).
+    messageId = randomUUID().replace(/-/g, "");
+    bare = rewriteBare(bare, { properties: { ...p.properties, messageId } });
+  }
+  const m = new StoredMessage(bare, ann, kept.length);
   m.durable = p.header?.durable;
   m.priority = p.header?.priority;
-  m.messageId = idToString(p.properties.messageId);
+  m.messageId = messageId;
   m.sessionId = p.properties.groupId;
   return m;
 }
