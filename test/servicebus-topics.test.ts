@@ -134,7 +134,8 @@ describe("Service Bus emulator: topics and rules", () => {
     const rules = client.createRuleManager("t", "s");
     const list = async (): Promise<RuleProperties[]> => {
       const out: RuleProperties[] = [];
-      for await (const r of rules.listRules()) out.push(r);
+      // With no rules at all, the client's pager yields one undefined item (as against Azure).
+      for await (const r of rules.listRules()) if (r) out.push(r);
       return out;
     };
     const initial = await list();
@@ -166,6 +167,12 @@ describe("Service Bus emulator: topics and rules", () => {
     const got = await drain(client, "t", "s", 2);
     expect(got.map((m) => m.body)).toEqual([1, 3]);
     expect(got[0]!.applicationProperties).toMatchObject({ vip: true });
+    // Without rules a subscription lists none and receives nothing.
+    await rules.deleteRule("vip");
+    await rules.deleteRule("corr");
+    expect(await list()).toEqual([]);
+    await client.createSender("t").sendMessages({ body: 4, applicationProperties: { tier: "gold" } });
+    expect(await drain(client, "t", "s", 0)).toEqual([]);
   });
 
   it("a topic without subscriptions accepts and drops messages", async () => {

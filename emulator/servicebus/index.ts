@@ -95,7 +95,12 @@ export async function startServiceBusEmulator(
       );
     }
     try {
-      broker.applyNamespace(namespace);
+      const applied = broker.applyNamespace(namespace);
+      if (applied.existing > 0) {
+        logger.info(
+          `config: ${applied.created} entities created, ${applied.existing} already in the data dir (kept as persisted)`,
+        );
+      }
     } catch (err) {
       if (err instanceof EntityError) {
         throw new HeraldError(
@@ -126,6 +131,10 @@ export async function startServiceBusEmulator(
 
   const server = amqp;
   const actualPort = server.port;
+  logger.info(
+    `listening on amqp://${host}:${actualPort}${host === "localhost" ? " (127.0.0.1 and ::1)" : ""}` +
+      `; namespace ${namespace.name}; connection string: ${emulatorConnectionString(actualPort)}`,
+  );
   let closed: Promise<void> | undefined;
   return {
     url: `amqp://localhost:${actualPort}`,

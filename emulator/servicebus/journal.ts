@@ -23,7 +23,7 @@ import {
   writeFileSync,
   writeSync,
 } from "node:fs";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { crc32 } from "node:zlib";
 import { HeraldError } from "../../core/errors.js";
 import type { Broker, BrokerJournal } from "./broker/broker.js";
@@ -601,8 +601,21 @@ function processAlive(pid: number): boolean {
   }
 }
 
+/** Data directories open in this process (the LOCK file's pid cannot tell those apart). */
+const openHere = new Set<string>();
+
 /** One emulator per data directory: a LOCK file with the owner's pid (stale ones are taken over). */
 function takeLock(dir: string): void {
+  const key = resolve(dir);
+  if (openHere.has(key)) {
+    throw new HeraldError(
+      "HERALD_INVALID_CONFIG",
+      `data directory ${dir} is in use by another emulator in this process`,
+      {
+        target: "dataDir",
+      },
+    );
+  }
   const path = join(dir, LOCK);
   if (existsSync(path)) {
     const pid = Number(readFileSync(path, "utf8").trim());
@@ -615,9 +628,11 @@ function takeLock(dir: string): void {
     }
   }
   writeFileSync(path, `${process.pid}\n`);
+  openHere.add(key);
 }
 
 function releaseLock(dir: string): void {
+  openHere.delete(resolve(dir));
   try {
     const path = join(dir, LOCK);
     if (Number(readFileSync(path, "utf8").trim()) === process.pid) unlinkSync(path);

@@ -12,7 +12,7 @@ export interface RawConnection {
   ): Promise<{ receiver: Receiver; error?: { condition?: string } }>;
   attachSender(target: string, options?: object): Promise<{ sender: Sender; error?: { condition?: string } }>;
   /** Sends a request on `<address>` and waits for the reply on a link whose target is a fresh reply-to. */
-  request(address: string, message: Message): Promise<Message>;
+  request(address: string, message: Partial<Message>): Promise<Message>;
 }
 
 export function rawConnect(port: number): Promise<RawConnection> {
@@ -47,7 +47,7 @@ export function rawConnect(port: number): Promise<RawConnection> {
             setTimeout(r, 500);
           }),
         async attachReceiver(source, options = {}) {
-          const receiver = connection.open_receiver({ source, ...options });
+          const receiver = connection.open_receiver({ source: source as string, ...options });
           const r = await settleAttach(receiver, "receiver_open", "receiver_close");
           return { receiver: r.link, ...(r.error ? { error: r.error } : {}) };
         },
@@ -67,7 +67,7 @@ export function rawConnect(port: number): Promise<RawConnection> {
             });
             const sender = connection.open_sender({ target: { address } });
             sender.once("sendable", () => {
-              sender.send({ message_id: `req-${replyCounter}`, reply_to: replyTo, ...message });
+              sender.send({ message_id: `req-${replyCounter}`, reply_to: replyTo, ...message } as Message);
             });
           });
         },

@@ -823,16 +823,23 @@ export class Broker implements EntityManager, StoreHost {
   // Bulk loading and restore
 
   /**
-   * Creates (or updates) the entities a Config.json describes. Forwarding is applied last, so
-   * entities may forward to ones defined later in the file.
+   * Creates the entities a Config.json describes that do not exist yet; entities restored from a
+   * data directory keep their persisted definition (runtime changes included). Forwarding is
+   * applied last, so entities may forward to ones defined later in the file. Returns how many
+   * entities were created and how many already existed.
    */
-  applyNamespace(ns: NamespaceDescription): void {
+  applyNamespace(ns: NamespaceDescription): { created: number; existing: number } {
     const forwards: Array<() => void> = [];
+    let created = 0;
+    let existing = 0;
     for (const q of ns.queues) {
+      if (this.queues.has(entityKey(q.name)) || this.topics.has(entityKey(q.name))) {
+        existing++;
+        continue;
+      }
       const { forwardTo, forwardDeadLetteredMessagesTo, ...rest } = q.options;
-      if (this.queues.has(entityKey(q.name)))
-        this.updateQueue(q.name, { ...rest, forwardTo: "", forwardDeadLetteredMessagesTo: "" });
-      else this.createQueue(q.name, rest);
+      this.createQueue(q.name, rest);
+      created++;
       if (forwardTo || forwardDeadLetteredMessagesTo) {
         forwards.push(() =>
           this.updateQueue(q.name, {
@@ -843,24 +850,25 @@ export class Broker implements EntityManager, StoreHost {
       }
     }
     for (const t of ns.topics) {
-      if (this.topics.has(entityKey(t.name))) this.updateTopic(t.name, t.options);
-      else this.createTopic(t.name, t.options);
+      if (this.queues.has(entityKey(t.name))) {
+        existing++;
+        continue;
+      }
+      if (this.topics.has(entityKey(t.name))) existing++;
+      else {
+        this.createTopic(t.name, t.options);
+        created++;
+      }
       for (const s of t.subscriptions) {
-        const { forwardTo, forwardDeadLetteredMessagesTo, ...rest } = s.options;
-        const existing = this.getSubscription(t.name, s.name);
-        if (existing) {
-          this.updateSubscription(t.name, s.name, {
-            ...rest,
-            forwardTo: "",
-            forwardDeadLetteredMessagesTo: "",
-          });
-          for (const r of existing.rules) this.deleteRule(t.name, s.name, r.name);
-          for (const r of s.rules) this.createRule(t.name, s.name, r);
-        } else {
-          const [first, ...others] = s.rules;
-          this.createSubscription(t.name, s.name, rest, first);
-          for (const r of others) this.createRule(t.name, s.name, r);
+        if (this.getSubscription(t.name, s.name)) {
+          existing++;
+          continue;
         }
+        const { forwardTo, forwardDeadLetteredMessagesTo, ...rest } = s.options;
+        const [first, ...others] = s.rules;
+        this.createSubscription(t.name, s.name, rest, first);
+        for (const r of others) this.createRule(t.name, s.name, r);
+        created++;
         if (forwardTo || forwardDeadLetteredMessagesTo) {
           forwards.push(() =>
             this.updateSubscription(t.name, s.name, {
@@ -872,6 +880,7 @@ export class Broker implements EntityManager, StoreHost {
       }
     }
     for (const f of forwards) f();
+    return { created, existing };
   }
 
   /** Journal replay: entity records. */
