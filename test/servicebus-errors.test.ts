@@ -1,5 +1,5 @@
 import { connect, type Socket } from "node:net";
-import { ServiceBusError } from "@azure/service-bus";
+import type { ServiceBusError } from "@azure/service-bus";
 import rhea from "rhea";
 import { describe, expect, it } from "vitest";
 import { rawConnect, type RawConnection } from "./helpers/amqp.js";

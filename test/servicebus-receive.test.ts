@@ -1,4 +1,5 @@
-import { ServiceBusError, type ServiceBusReceivedMessage } from "@azure/service-bus";
+import type { ServiceBusError } from "@azure/service-bus";
+import { type ServiceBusReceivedMessage } from "@azure/service-bus";
 import { describe, expect, it } from "vitest";
 import { queue, sleep, startBus, useCleanup, waitFor } from "./helpers/servicebus.js";
 
