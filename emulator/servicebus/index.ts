@@ -43,6 +43,8 @@ export interface ServiceBusEmulator {
   readonly connectionString: string;
   /** Create, read, update and delete entities from code (what the management endpoint uses). */
   readonly entities: EntityManager;
+  /** AMQP connections open right now. */
+  readonly connectionCount: number;
   close(): Promise<void>;
 }
 
@@ -143,6 +145,9 @@ export async function startServiceBusEmulator(
     managementPort: 0,
     connectionString: emulatorConnectionString(actualPort),
     entities: broker,
+    get connectionCount() {
+      return server.connectionCount;
+    },
     close() {
       closed ??= (async () => {
         await server.close();

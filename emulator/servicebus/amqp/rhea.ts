@@ -176,6 +176,15 @@ export function destroySocket(connection: Connection): void {
   socket?.destroy();
 }
 
+/**
+ * Tells rhea its socket is gone. rhea listens for 'end' and 'error' only, so a destroyed socket
+ * would leave its heartbeat timers running (and the process alive).
+ */
+export function socketGone(connection: Connection): void {
+  const c = connection as unknown as { _disconnected?: (err?: unknown) => void };
+  c._disconnected?.();
+}
+
 /** Frees every unsettled outgoing delivery of a link that went away. */
 export function forgetDeliveries(deliveries: Iterable<Delivery>): void {
   for (const d of deliveries) {

@@ -11,7 +11,7 @@ import { CbsHandler } from "./cbs.js";
 import { toAmqpError } from "./errors.js";
 import { ConsumerLink, IncomingLink } from "./links.js";
 import { ManagementHandler } from "./management.js";
-import { destroySocket, rawTransfers, rhea, setAttachFields } from "./rhea.js";
+import { destroySocket, rawTransfers, rhea, setAttachFields, socketGone } from "./rhea.js";
 
 export interface Logger {
   info(message: string): void;
@@ -120,6 +120,7 @@ export class AmqpServer {
     this.guardInput(connection);
     socket.once("close", () => {
       this.sockets.delete(socket);
+      socketGone(connection);
       this.connectionGone(state);
     });
     socket.on("error", () => {
