@@ -1,7 +1,6 @@
 import rhea from "rhea";
 import { describe, expect, it } from "vitest";
-import type {
-  AmqpUuid} from "./codec.js";
+import type { AmqpUuid } from "./codec.js";
 import {
   AmqpDecodeError,
   AmqpSymbol,
@@ -66,10 +65,17 @@ describe("AMQP codec: values", () => {
   });
 
   it("decodes what rhea encodes: lists, maps, arrays, described values, uuids", () => {
-    const t = rhea.types as unknown as Record<string, (...a: unknown[]) => unknown>;
-    const w = new rhea.types.Writer();
-    w.write(t["wrap_list"]!([1, "two", { k: "v", n: 2 }, null, true]) as Parameters<typeof w.write>[0]);
-    const [list] = decodeValue(w.toBuffer(), 0);
+    const T = rhea.types as unknown as {
+      Writer: new () => { write(v: unknown): void; toBuffer(): Buffer };
+      wrap_list(items: unknown[]): unknown;
+      wrap_array(items: unknown[], code: number, descriptors: unknown): unknown;
+    };
+    const enc = (typed: unknown): Buffer => {
+      const w = new T.Writer();
+      w.write(typed);
+      return w.toBuffer();
+    };
+    const [list] = decodeValue(enc(T.wrap_list([1, "two", { k: "v", n: 2 }, null, true])), 0);
     expect(list).toEqual([
       1,
       "two",
@@ -80,22 +86,15 @@ describe("AMQP codec: values", () => {
       null,
       true,
     ]);
-
-    const w2 = new rhea.types.Writer();
-    w2.write(
-      t["wrap_array"]!([Buffer.alloc(16, 7), Buffer.alloc(16, 8)], 0x98, undefined) as Parameters<
-        typeof w2.write
-      >[0],
+    const [arr] = decodeValue(
+      enc(T.wrap_array([Buffer.alloc(16, 7), Buffer.alloc(16, 8)], 0x98, undefined)),
+      0,
     );
-    const [arr] = decodeValue(w2.toBuffer(), 0);
     expect((arr as AmqpUuid[]).map((u) => u.toString())).toEqual([
       "07070707-0707-0707-0707-070707070707",
       "08080808-0808-0808-0808-080808080808",
     ]);
-
-    const w3 = new rhea.types.Writer();
-    w3.write(t["wrap_array"]!([1, 2, 3], 0x81, undefined) as Parameters<typeof w3.write>[0]);
-    expect(decodeValue(w3.toBuffer(), 0)[0]).toEqual([1, 2, 3]);
+    expect(decodeValue(enc(T.wrap_array([1, 2, 3], 0x81, undefined)), 0)[0]).toEqual([1, 2, 3]);
   });
 
   it("rejects truncated, unknown and inconsistent input instead of reading past it", () => {

@@ -566,6 +566,45 @@ export class AmqpWriter {
     return Buffer.from(this.buf.subarray(0, this.pos));
   }
 
+  /** What was written followed by `tail`, in one new buffer. */
+  toBufferWith(tail: Buffer): Buffer {
+    const out = Buffer.allocUnsafe(this.pos + tail.length);
+    this.buf.copy(out, 0, 0, this.pos);
+    tail.copy(out, this.pos);
+    return out;
+  }
+
+  /** Starts over, keeping the allocated buffer (for a writer reused on a hot path). */
+  reset(): this {
+    this.pos = 0;
+    return this;
+  }
+
+  /** Opens a list32/map32 (`code` 0xd0/0xd1); close it with `end()` and its element count. */
+  begin(code: 0xd0 | 0xd1): number {
+    this.ensure(9);
+    const start = this.pos;
+    this.buf[start] = code;
+    this.pos += 9;
+    return start;
+  }
+
+  end(start: number, count: number): this {
+    this.buf.writeUInt32BE(this.pos - start - 5, start + 1);
+    this.buf.writeUInt32BE(count, start + 5);
+    return this;
+  }
+
+  /** A section descriptor: 0x00 smallulong `code`. */
+  descriptor(code: number): this {
+    this.ensure(3);
+    this.buf[this.pos] = 0x00;
+    this.buf[this.pos + 1] = 0x53;
+    this.buf[this.pos + 2] = code;
+    this.pos += 3;
+    return this;
+  }
+
   byte(b: number): this {
     this.ensure(1);
     this.buf[this.pos++] = b;

@@ -118,6 +118,7 @@ export class AmqpServer {
     const state = new ConnectionState(id, connection);
     this.states.set(connection, state);
     this.guardInput(connection);
+    batchWrites(connection, socket);
     socket.once("close", () => {
       this.sockets.delete(socket);
       socketGone(connection);
@@ -445,6 +446,23 @@ export class AmqpServer {
   get connectionCount(): number {
     return this.sockets.size;
   }
+}
+
+/**
+ * rhea writes every frame with its own socket.write(); corking the socket while rhea processes
+ * a turn's worth of work turns hundreds of small writes into one.
+ */
+function batchWrites(connection: Connection, socket: Socket): void {
+  const c = connection as unknown as { _process(): void };
+  const process = c._process;
+  c._process = function (this: typeof c) {
+    socket.cork();
+    try {
+      process.call(this);
+    } finally {
+      socket.uncork();
+    }
+  };
 }
 
 const LOOPBACK_V4 = /^127(\.\d{1,3}){3}$/;

@@ -156,47 +156,45 @@ export function encodeForDelivery(
   headerDeliveryCount: number,
   extra: DeliveryAnnotations,
 ): Buffer {
-  const w = new AmqpWriter(160 + (m.ann?.length ?? 0));
-  w.described(SECTION.header, (w) => {
-    w.list((w) => {
-      if (m.durable === undefined) w.null();
-      else w.boolean(m.durable);
-      if (m.priority === undefined) w.null();
-      else w.ubyte(m.priority);
-      if (m.ttl > 0 && m.ttl <= 0xffff_ffff) w.uint(m.ttl);
-      else w.null();
-      w.null();
-      w.uint(headerDeliveryCount);
-      return 5;
-    });
-  });
-  w.described(SECTION.messageAnnotations, (w) => {
-    w.map((w) => {
-      let n = 2;
-      w.symbol("x-opt-enqueued-time").timestamp(m.enqueuedAt);
-      w.symbol("x-opt-sequence-number").long(m.seq);
-      if (extra.lockedUntil !== undefined) {
-        w.symbol("x-opt-locked-until").timestamp(extra.lockedUntil);
-        n++;
-      }
-      if (extra.messageState !== undefined && extra.messageState !== 0) {
-        w.symbol("x-opt-message-state").int(extra.messageState);
-        n++;
-      }
-      if (m.deadLetterSource !== undefined) {
-        w.symbol("x-opt-deadletter-source").string(m.deadLetterSource);
-        n++;
-      }
-      if (m.ann !== undefined) {
-        w.raw(m.ann);
-        n += m.annCount;
-      }
-      return n;
-    });
-  });
-  const head = w.toBuffer();
-  return Buffer.concat([head, m.bare], head.length + m.bare.length);
+  // One reused writer: the only allocation per delivery is the result.
+  const w = deliveryWriter.reset();
+  w.descriptor(SECTION.header);
+  const list = w.begin(0xd0);
+  if (m.durable === undefined) w.null();
+  else w.boolean(m.durable);
+  if (m.priority === undefined) w.null();
+  else w.ubyte(m.priority);
+  if (m.ttl > 0 && m.ttl <= 0xffff_ffff) w.uint(m.ttl);
+  else w.null();
+  w.null();
+  w.uint(headerDeliveryCount);
+  w.end(list, 5);
+  w.descriptor(SECTION.messageAnnotations);
+  const map = w.begin(0xd1);
+  let n = 2;
+  w.symbol("x-opt-enqueued-time").timestamp(m.enqueuedAt);
+  w.symbol("x-opt-sequence-number").long(m.seq);
+  if (extra.lockedUntil !== undefined) {
+    w.symbol("x-opt-locked-until").timestamp(extra.lockedUntil);
+    n++;
+  }
+  if (extra.messageState !== undefined && extra.messageState !== 0) {
+    w.symbol("x-opt-message-state").int(extra.messageState);
+    n++;
+  }
+  if (m.deadLetterSource !== undefined) {
+    w.symbol("x-opt-deadletter-source").string(m.deadLetterSource);
+    n++;
+  }
+  if (m.ann !== undefined) {
+    w.raw(m.ann);
+    n += m.annCount;
+  }
+  w.end(map, n * 2);
+  return w.toBufferWith(m.bare);
 }
+
+const deliveryWriter = new AmqpWriter(4096);
 
 /** Decoded application properties of a bare message, keeping each entry's encoding. */
 export function readApplicationProperties(bare: Buffer): RawEntry[] {
@@ -215,27 +213,26 @@ export function readProperties(bare: Buffer): MessageProperties {
 }
 
 function encodeProperties(w: AmqpWriter, p: MessageProperties): void {
-  w.described(SECTION.properties, (w) => {
-    w.list((w) => {
-      const fields: Array<() => void> = [
-        () => (p.messageId === undefined ? w.null() : w.value(p.messageId)),
-        () => (p.userId === undefined ? w.null() : w.binary(p.userId)),
-        () => (p.to === undefined ? w.null() : w.string(p.to)),
-        () => (p.subject === undefined ? w.null() : w.string(p.subject)),
-        () => (p.replyTo === undefined ? w.null() : w.string(p.replyTo)),
-        () => (p.correlationId === undefined ? w.null() : w.value(p.correlationId)),
-        () => (p.contentType === undefined ? w.null() : w.symbol(p.contentType)),
-        () => (p.contentEncoding === undefined ? w.null() : w.symbol(p.contentEncoding)),
-        () => (p.absoluteExpiryTime === undefined ? w.null() : w.timestamp(p.absoluteExpiryTime.getTime())),
-        () => (p.creationTime === undefined ? w.null() : w.timestamp(p.creationTime.getTime())),
-        () => (p.groupId === undefined ? w.null() : w.string(p.groupId)),
-        () => (p.groupSequence === undefined ? w.null() : w.uint(p.groupSequence)),
-        () => (p.replyToGroupId === undefined ? w.null() : w.string(p.replyToGroupId)),
-      ];
-      for (const f of fields) f();
-      return fields.length;
-    });
-  });
+  w.descriptor(SECTION.properties);
+  const list = w.begin(0xd0);
+  const opt = <T>(v: T | undefined, write: (v: T) => void): void => {
+    if (v === undefined) w.null();
+    else write(v);
+  };
+  opt(p.messageId, (v) => w.value(v));
+  opt(p.userId, (v) => w.binary(v));
+  opt(p.to, (v) => w.string(v));
+  opt(p.subject, (v) => w.string(v));
+  opt(p.replyTo, (v) => w.string(v));
+  opt(p.correlationId, (v) => w.value(v));
+  opt(p.contentType, (v) => w.symbol(v));
+  opt(p.contentEncoding, (v) => w.symbol(v));
+  opt(p.absoluteExpiryTime, (v) => w.timestamp(v.getTime()));
+  opt(p.creationTime, (v) => w.timestamp(v.getTime()));
+  opt(p.groupId, (v) => w.string(v));
+  opt(p.groupSequence, (v) => w.uint(v));
+  opt(p.replyToGroupId, (v) => w.string(v));
+  w.end(list, 13);
 }
 
 export interface BareChanges {
