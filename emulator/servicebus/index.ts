@@ -11,6 +11,7 @@ import { AmqpServer, isLoopbackHost, type Logger } from "./amqp/server.js";
 import { Broker } from "./broker/broker.js";
 import { DEFAULT_NAMESPACE, readConfigFile } from "./config.js";
 import { Journal } from "./journal.js";
+import { startManagementServer, type ManagementServer } from "./management/index.js";
 import { EntityError, type EntityManager, type NamespaceDescription } from "./model.js";
 
 export type { Logger } from "./amqp/server.js";
@@ -77,6 +78,8 @@ export async function startServiceBusEmulator(
   }
   const port = options.port ?? 5672;
   checkPort(port, "port");
+  const managementPort = options.managementPort ?? 5300;
+  checkPort(managementPort, "managementPort");
   const logger = options.logger ?? SILENT;
   const namespace =
     options.namespace ??
@@ -87,6 +90,7 @@ export async function startServiceBusEmulator(
   const broker = new Broker(namespace.name, logger);
   let journal: Journal | undefined;
   let amqp: AmqpServer | undefined;
+  let management: ManagementServer | undefined;
   try {
     if (options.dataDir) {
       const opened = Journal.open(options.dataDir, broker, logger);
@@ -125,24 +129,34 @@ export async function startServiceBusEmulator(
       }
       throw err;
     }
+    management = await startManagementServer(broker, {
+      host,
+      port: managementPort,
+      onInternalError: (err, req) =>
+        logger.error(
+          `management ${req.method} ${req.path} (tracking id ${req.trackingId}) failed: ${err instanceof Error ? err.message : String(err)}`,
+        ),
+    });
   } catch (err) {
+    await amqp?.close();
     broker.close();
     journal?.close();
     throw err;
   }
 
   const server = amqp;
+  const mgmt = management;
   const actualPort = server.port;
   logger.info(
     `listening on amqp://${host}:${actualPort}${host === "localhost" ? " (127.0.0.1 and ::1)" : ""}` +
-      `; namespace ${namespace.name}; connection string: ${emulatorConnectionString(actualPort)}`,
+      `, management ${mgmt.url}; namespace ${namespace.name}; connection string: ${emulatorConnectionString(actualPort)}`,
   );
   let closed: Promise<void> | undefined;
   return {
     url: `amqp://localhost:${actualPort}`,
     port: actualPort,
-    managementUrl: "",
-    managementPort: 0,
+    managementUrl: mgmt.url,
+    managementPort: mgmt.port,
     connectionString: emulatorConnectionString(actualPort),
     entities: broker,
     get connectionCount() {
@@ -150,7 +164,7 @@ export async function startServiceBusEmulator(
     },
     close() {
       closed ??= (async () => {
-        await server.close();
+        await Promise.all([server.close(), mgmt.close()]);
         broker.close();
         journal?.close();
       })();
