@@ -93,6 +93,9 @@ describe("Service Bus emulator: sending", () => {
     const err = await sender.sendMessages({ body: Buffer.alloc(300_000) }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ServiceBusError);
     expect((err as ServiceBusError).code).toBe("MessageSizeExceeded");
+    // Larger than a frame: it arrives in several transfer frames and is still refused politely.
+    const huge = await sender.sendMessages({ body: Buffer.alloc(2_500_000) }).catch((e: unknown) => e);
+    expect((huge as ServiceBusError).code).toBe("MessageSizeExceeded");
     // The link stays usable.
     await sender.sendMessages({ body: "small" });
     const receiver = client.createReceiver("q", { receiveMode: "receiveAndDelete" });

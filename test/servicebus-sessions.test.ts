@@ -132,6 +132,22 @@ describe("Service Bus emulator: sessions", () => {
     expect(plain).toBeInstanceOf(Error);
   });
 
+  it("defers session messages and receives them by sequence number within the session", async () => {
+    const { client } = await startBus(register, { queues: [queue("sq", { requiresSession: true })] });
+    await client.createSender("sq").sendMessages([
+      { body: "first", sessionId: "D" },
+      { body: "second", sessionId: "D" },
+    ]);
+    const r = await client.acceptSession("sq", "D");
+    const [a, b] = await r.receiveMessages(2, { maxWaitTimeInMs: 500 });
+    await r.deferMessage(a!);
+    await r.completeMessage(b!);
+    const [d] = await r.receiveDeferredMessages([a!.sequenceNumber!]);
+    expect(d!.body).toBe("first");
+    await r.completeMessage(d!);
+    expect(await r.peekMessages(5)).toEqual([]);
+  });
+
   it("subscribe() on a session receiver processes the session's messages", async () => {
     const { client } = await startBus(register, { queues: [queue("sq", { requiresSession: true })] });
     await client

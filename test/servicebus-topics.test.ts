@@ -175,6 +175,60 @@ describe("Service Bus emulator: topics and rules", () => {
     expect(await drain(client, "t", "s", 0)).toEqual([]);
   });
 
+  it("dead-letters from a subscription into its own $DeadLetterQueue", async () => {
+    const { client } = await startBus(register, {
+      topics: [topic("t", [{ name: "s", options: { maxDeliveryCount: 1 } }, { name: "other" }])],
+    });
+    await client.createSender("t").sendMessages([{ body: "explicit" }, { body: "abandoned" }]);
+    const r = client.createReceiver("t", "s");
+    const [a, b] = await r.receiveMessages(2, { maxWaitTimeInMs: 500 });
+    await r.deadLetterMessage(a!, { deadLetterReason: "nope", deadLetterErrorDescription: "bad" });
+    await r.abandonMessage(b!);
+    const dlq = client.createReceiver("t", "s", {
+      subQueueType: "deadLetter",
+      receiveMode: "receiveAndDelete",
+    });
+    const dead = await dlq.receiveMessages(5, { maxWaitTimeInMs: 500 });
+    expect(dead.map((m) => [m.body, m.deadLetterReason])).toEqual([
+      ["explicit", "nope"],
+      ["abandoned", "MaxDeliveryCountExceeded"],
+    ]);
+    expect(await client.createReceiver("t", "other", { subQueueType: "deadLetter" }).peekMessages(5)).toEqual(
+      [],
+    );
+    expect((await client.createReceiver("t", "other").peekMessages(5)).map((m) => m.body)).toEqual([
+      "explicit",
+      "abandoned",
+    ]);
+  });
+
+  it("a filter that cannot be evaluated dead-letters the message in that subscription only", async () => {
+    const { client } = await startBus(register, {
+      topics: [
+        topic("t", [
+          { name: "strict", rules: [{ name: "gt", filter: { kind: "sql", sqlExpression: "n > 5" } }] },
+          {
+            name: "lenient",
+            options: { deadLetteringOnFilterEvaluationExceptions: false },
+            rules: [{ name: "gt", filter: { kind: "sql", sqlExpression: "n > 5" } }],
+          },
+        ]),
+      ],
+    });
+    await client.createSender("t").sendMessages([
+      { body: "text", applicationProperties: { n: "abc" } },
+      { body: "big", applicationProperties: { n: 9 } },
+    ]);
+    expect((await drain(client, "t", "strict", 1)).map((m) => m.body)).toEqual(["big"]);
+    expect((await drain(client, "t", "lenient", 1)).map((m) => m.body)).toEqual(["big"]);
+    const dlq = client.createReceiver("t", "strict", { subQueueType: "deadLetter" });
+    const dead = await dlq.peekMessages(5);
+    expect(dead.map((m) => [m.body, m.deadLetterReason])).toEqual([["text", "FilterEvaluationException"]]);
+    expect(
+      await client.createReceiver("t", "lenient", { subQueueType: "deadLetter" }).peekMessages(5),
+    ).toEqual([]);
+  });
+
   it("a topic without subscriptions accepts and drops messages", async () => {
     const { client } = await startBus(register, { topics: [topic("lonely", [])] });
     await client.createSender("lonely").sendMessages({ body: "into the void" });

@@ -73,6 +73,30 @@ describe("journal", () => {
     }
   });
 
+  it("compacts when the journal grows well past the live state", () => {
+    const dir = tempDir();
+    const b = new Broker("ns");
+    const j = Journal.open(dir, b, logger, { compactMinBytes: 256 * 1024 }).journal;
+    try {
+      b.createQueue("q", {});
+      const store = b.resolveStore("q");
+      const body = "x".repeat(1000);
+      let peak = 0;
+      for (let round = 0; round < 10; round++) {
+        b.send(b.resolveSendTarget("q"), Array.from({ length: 100 }, () => parseMessage(encode({ body }))));
+        for (const m of store.peek(0, 1000)) store.removeMessage(m);
+        j.flush();
+        peak = Math.max(peak, statSync(join(dir, "journal.log")).size);
+      }
+      // Without compaction the file would hold ~1 MB of records by now.
+      expect(statSync(join(dir, "journal.log")).size).toBeLessThan(300 * 1024);
+      expect(peak).toBeLessThan(400 * 1024);
+    } finally {
+      j.close();
+      b.close();
+    }
+  });
+
   it("acknowledges only after the write, once per event-loop turn for everything queued", async () => {
     const dir = tempDir();
     const b = new Broker("ns");

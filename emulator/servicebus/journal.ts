@@ -239,6 +239,7 @@ export class Journal implements BrokerJournal {
   private constructor(
     readonly dir: string,
     private readonly logger: JournalLogger,
+    private readonly compactMinBytes: number,
   ) {
     this.fd = openSync(join(dir, FILE), "a+");
   }
@@ -247,7 +248,12 @@ export class Journal implements BrokerJournal {
    * Opens (creating) the data directory, takes its lock, replays the journal into `broker`, and
    * rewrites it compactly. From then on the broker journals through the returned object.
    */
-  static open(dir: string, broker: Broker, logger: JournalLogger): { journal: Journal; stats: ReplayStats } {
+  static open(
+    dir: string,
+    broker: Broker,
+    logger: JournalLogger,
+    options: { compactMinBytes?: number } = {},
+  ): { journal: Journal; stats: ReplayStats } {
     try {
       mkdirSync(dir, { recursive: true });
     } catch (err) {
@@ -256,7 +262,7 @@ export class Journal implements BrokerJournal {
       });
     }
     takeLock(dir);
-    const journal = new Journal(dir, logger);
+    const journal = new Journal(dir, logger, options.compactMinBytes ?? COMPACT_MIN_BYTES);
     let stats: ReplayStats;
     try {
       stats = journal.replay(broker);
@@ -432,7 +438,7 @@ export class Journal implements BrokerJournal {
     const callbacks = this.callbacks;
     this.callbacks = [];
     for (const cb of callbacks) cb(error);
-    if (!error && this.size > COMPACT_MIN_BYTES && this.size > 2 * this.snapshotSize) {
+    if (!error && this.size > this.compactMinBytes && this.size > 2 * this.snapshotSize) {
       try {
         this.compact();
       } catch (err) {

@@ -42,7 +42,7 @@ import {
   storedFromParsed,
   type StoredMessage,
 } from "./message.js";
-import { MessageView, compileRule } from "./rules.js";
+import { FilterEvaluationError, MessageView, compileRule } from "./rules.js";
 import type { MessageStore, StoreHost, StoreJournal } from "./store.js";
 import { TimerWheel } from "./timers.js";
 import type { SqlValue } from "../sql/index.js";
@@ -324,7 +324,7 @@ export class Broker implements EntityManager, StoreHost {
           store,
           msg,
           "MaxTransferHopCountExceeded",
-          `The message was forwarded more than ${MAX_FORWARD_HOPS} times.`,
+          `The maximum number of allowed hops when forwarding between queues. Value is set to ${MAX_FORWARD_HOPS}.`,
         );
         return;
       }
@@ -369,7 +369,8 @@ export class Broker implements EntityManager, StoreHost {
 
   /**
    * The copies a subscription gets: one for any matching rule without an action, plus one per
-   * matching rule with an action (its action applied), as in Service Bus.
+   * matching rule with an action (its action applied), as in Service Bus. A filter that fails to
+   * evaluate dead-letters the message in that subscription when the subscription asks for it.
    */
   private applyRules(sub: SubscriptionEntity, msg: StoredMessage, view: MessageView): StoredMessage[] {
     let plain = false;
@@ -379,7 +380,15 @@ export class Broker implements EntityManager, StoreHost {
       try {
         matched = rule.matches(view);
       } catch (err) {
-        this.logger.warn(`rule '${rule.description.name}' on '${sub.path}' failed: ${String(err)}`);
+        if (err instanceof FilterEvaluationError && sub.options.deadLetteringOnFilterEvaluationExceptions) {
+          this.deadLetter(
+            sub.store,
+            msg.copy(),
+            "FilterEvaluationException",
+            `Rule '${rule.description.name}': ${err.message}`.slice(0, 1024),
+          );
+          return [];
+        }
         matched = false;
       }
       if (!matched) continue;

@@ -6,6 +6,7 @@ import { EntityError, type CorrelationFilter, type RuleDescription } from "../mo
 import {
   compileAction,
   compileFilter,
+  evaluateFilter,
   type CompiledAction,
   type SqlMessageView,
   type SqlValue,
@@ -15,8 +16,14 @@ import { idToString, readApplicationProperties, readProperties, type StoredMessa
 
 export interface CompiledRule {
   readonly description: RuleDescription;
+  /** True when the filter matches; throws `FilterEvaluationError` when it cannot be evaluated. */
   matches(view: MessageView): boolean;
   readonly action: CompiledAction | undefined;
+}
+
+/** A SQL filter failed on a message (e.g. compared a string with a number). */
+export class FilterEvaluationError extends Error {
+  override readonly name = "FilterEvaluationError";
 }
 
 /** What filters read of a message, decoded on first use. */
@@ -129,7 +136,11 @@ export function compileRule(rule: RuleDescription): CompiledRule {
       matches = correlationMatcher(rule.filter);
     } else {
       const compiled = compileFilter(rule.filter.sqlExpression, rule.filter.sqlParameters);
-      matches = (view) => compiled.matches(view.sqlFilterView());
+      matches = (view) => {
+        const r = evaluateFilter(compiled, view.sqlFilterView());
+        if (r.error) throw new FilterEvaluationError(r.error.message);
+        return r.value === true;
+      };
     }
     const action =
       rule.action === undefined || rule.action.sqlExpression.trim() === ""
