@@ -19,6 +19,7 @@ import {
   type ParsedMessage,
   type RawEntry,
 } from "../amqp/codec.js";
+import type { TimerHandle } from "./timers.js";
 
 export const MessageState = {
   Available: 0,
@@ -63,6 +64,10 @@ export class StoredMessage {
   deadLetterSource: string | undefined = undefined;
   /** Received through receive-by-sequence-number: an abandon or lock expiry defers it again. */
   fromDeferred = false;
+  /** Pending lock-expiry timer. */
+  lockTimer: TimerHandle | undefined = undefined;
+  /** Pending TTL-expiry or scheduled-activation timer. */
+  timer: TimerHandle | undefined = undefined;
 
   constructor(
     /** Properties, application properties, body and footer as the sender encoded them. */

@@ -7,7 +7,7 @@ import { randomUUID } from "node:crypto";
 import { BrokerError, type BrokerErrorCode } from "./errors.js";
 import { MessageState, rewriteBare, type StoredMessage } from "./message.js";
 import { Deque, MinHeap } from "./structures.js";
-import type { TimerWheel } from "./timers.js";
+import type { TimerHandle, TimerWheel } from "./timers.js";
 import type { AmqpValue } from "../amqp/codec.js";
 
 /** A receiver link as the store sees it. */
@@ -115,12 +115,14 @@ export class SessionEntry {
   messageCount = 0;
   readonly locked = new Set<StoredMessage>();
   updatedAt = Date.now();
+  timer: TimerHandle | undefined = undefined;
   constructor(readonly id: string) {}
 }
 
 interface SessionWaiter {
   consumer: Consumer;
   done: (entry: SessionEntry | undefined) => void;
+  timer: TimerHandle | undefined;
 }
 
 /** A message handed out by `receiveDeferred`. */
@@ -224,11 +226,16 @@ export class MessageStore {
       if (msg.state === MessageState.Locked) {
         // Sessions locks do not survive a restart (the session receiver is gone): return at once.
         if (this.sessionful || msg.lockedUntil <= now) this.unlock(msg, true);
-        else this.host.timers.at(msg.lockedUntil, () => this.onLockTimer(msg, msg.lockToken));
+        else {
+          const token = msg.lockToken;
+          msg.lockTimer = this.host.timers.at(msg.lockedUntil, () => this.onLockTimer(msg, token));
+        }
       } else if (msg.state === MessageState.Scheduled) {
-        this.host.timers.at(msg.scheduledAt, () => this.activate(msg));
-      } else if (msg.state === MessageState.Available && msg.expiresAt !== Infinity && !this.isDeadLetter) {
-        this.host.timers.at(msg.expiresAt, () => this.onExpiryTimer(msg));
+        msg.timer = this.host.timers.at(msg.scheduledAt, () => this.activate(msg));
+      }
+      const live = msg.state === MessageState.Available || msg.state === MessageState.Locked;
+      if (live && msg.expiresAt !== Infinity && !this.isDeadLetter) {
+        msg.timer = this.host.timers.at(msg.expiresAt, () => this.onExpiryTimer(msg));
       }
     }
     for (const e of [...this.sessions.values()]) {
@@ -283,12 +290,12 @@ export class MessageStore {
 
   private afterInsert(msg: StoredMessage): void {
     if (msg.state === MessageState.Scheduled) {
-      this.host.timers.at(msg.scheduledAt, () => this.activate(msg));
+      msg.timer = this.host.timers.at(msg.scheduledAt, () => this.activate(msg));
       return;
     }
     if (msg.state !== MessageState.Available) return;
     if (msg.expiresAt !== Infinity && !this.isDeadLetter) {
-      this.host.timers.at(msg.expiresAt, () => this.onExpiryTimer(msg));
+      msg.timer = this.host.timers.at(msg.expiresAt, () => this.onExpiryTimer(msg));
     }
     this.offer(msg);
   }
@@ -329,7 +336,7 @@ export class MessageStore {
   detachConsumer(c: Consumer): void {
     const i = this.main.consumers.indexOf(c);
     if (i >= 0) this.main.consumers.splice(i, 1);
-    this.waiters = this.waiters.filter((w) => w.consumer !== c);
+    this.cancelWait(c);
     for (const entry of this.sessions.values()) {
       if (entry.holder === c) this.releaseSession(entry);
     }
@@ -389,7 +396,7 @@ export class MessageStore {
       entry?.locked.add(msg);
     } else {
       msg.lockedUntil = now + this.lockDuration;
-      this.host.timers.at(msg.lockedUntil, () => this.onLockTimer(msg, token));
+      msg.lockTimer = this.host.timers.at(msg.lockedUntil, () => this.onLockTimer(msg, token));
     }
     this.host.journal.updateMessage(this.key, msg);
     return token;
@@ -398,7 +405,7 @@ export class MessageStore {
   private onLockTimer(msg: StoredMessage, token: string | undefined): void {
     if (msg.state !== MessageState.Locked || msg.lockToken !== token) return;
     if (msg.lockedUntil > Date.now()) {
-      this.host.timers.at(msg.lockedUntil, () => this.onLockTimer(msg, token));
+      msg.lockTimer = this.host.timers.at(msg.lockedUntil, () => this.onLockTimer(msg, token));
       return;
     }
     this.unlock(msg, true);
@@ -409,6 +416,8 @@ export class MessageStore {
    * has used up its delivery count or expired; otherwise the caller decides what happens next.
    */
   private unlock(msg: StoredMessage, returnIt: boolean): void {
+    this.host.timers.cancel(msg.lockTimer);
+    msg.lockTimer = undefined;
     if (msg.lockToken) this.locks.delete(msg.lockToken);
     msg.lockToken = undefined;
     msg.holder = undefined;
@@ -558,6 +567,9 @@ export class MessageStore {
     msg.state = MessageState.Removed;
     msg.lockToken = undefined;
     msg.holder = undefined;
+    this.host.timers.cancel(msg.lockTimer);
+    this.host.timers.cancel(msg.timer);
+    msg.lockTimer = msg.timer = undefined;
     if (entry) {
       entry.messageCount--;
       entry.updatedAt = Date.now();
@@ -601,7 +613,8 @@ export class MessageStore {
       this.removeMessage(msg);
       return;
     }
-    if (msg.expiresAt !== Infinity) this.host.timers.at(msg.expiresAt, () => this.onExpiryTimer(msg));
+    if (msg.expiresAt !== Infinity)
+      msg.timer = this.host.timers.at(msg.expiresAt, () => this.onExpiryTimer(msg));
     this.makeAvailable(msg);
   }
 
@@ -684,6 +697,7 @@ export class MessageStore {
     if (entry.holder || entry.partition.available === 0) return;
     const waiter = this.waiters.shift();
     if (waiter) {
+      this.host.timers.cancel(waiter.timer);
       this.lockSession(entry, waiter.consumer);
       waiter.done(entry);
       return;
@@ -698,7 +712,8 @@ export class MessageStore {
     entry.lockedUntil = Date.now() + this.lockDuration;
     entry.updatedAt = Date.now();
     const gen = ++entry.lockGeneration;
-    this.host.timers.at(entry.lockedUntil, () => this.onSessionTimer(entry, gen));
+    this.host.timers.cancel(entry.timer);
+    entry.timer = this.host.timers.at(entry.lockedUntil, () => this.onSessionTimer(entry, gen));
     this.accessedAt = Date.now();
   }
 
@@ -730,9 +745,9 @@ export class MessageStore {
 
   /** Calls `done` with a session as soon as one has messages, or with undefined at `timeoutMs`. */
   waitForSession(c: Consumer, timeoutMs: number, done: (entry: SessionEntry | undefined) => void): void {
-    const waiter: SessionWaiter = { consumer: c, done };
+    const waiter: SessionWaiter = { consumer: c, done, timer: undefined };
     this.waiters.push(waiter);
-    this.host.timers.at(Date.now() + timeoutMs, () => {
+    waiter.timer = this.host.timers.at(Date.now() + timeoutMs, () => {
       const i = this.waiters.indexOf(waiter);
       if (i < 0) return;
       this.waiters.splice(i, 1);
@@ -741,7 +756,11 @@ export class MessageStore {
   }
 
   cancelWait(c: Consumer): void {
-    this.waiters = this.waiters.filter((w) => w.consumer !== c);
+    this.waiters = this.waiters.filter((w) => {
+      if (w.consumer !== c) return true;
+      this.host.timers.cancel(w.timer);
+      return false;
+    });
   }
 
   /** Ends a session lock: unsettled messages go back (counting the delivery). */
@@ -751,6 +770,8 @@ export class MessageStore {
     entry.partition.consumers = [];
     entry.lockedUntil = 0;
     entry.lockGeneration++;
+    this.host.timers.cancel(entry.timer);
+    entry.timer = undefined;
     for (const msg of [...entry.locked]) this.unlock(msg, true);
     entry.updatedAt = Date.now();
     this.markReady(entry);
@@ -760,7 +781,7 @@ export class MessageStore {
   private onSessionTimer(entry: SessionEntry, gen: number): void {
     if (entry.lockGeneration !== gen || !entry.holder) return;
     if (entry.lockedUntil > Date.now()) {
-      this.host.timers.at(entry.lockedUntil, () => this.onSessionTimer(entry, gen));
+      entry.timer = this.host.timers.at(entry.lockedUntil, () => this.onSessionTimer(entry, gen));
       return;
     }
     const holder = entry.holder;
@@ -841,8 +862,16 @@ export class MessageStore {
   /** Drops every message and consumer (entity deleted). */
   clear(): void {
     this.deleted = true;
-    for (const w of this.waiters) w.done(undefined);
+    for (const w of this.waiters) {
+      this.host.timers.cancel(w.timer);
+      w.done(undefined);
+    }
     this.waiters = [];
+    for (const m of this.messages.values()) {
+      this.host.timers.cancel(m.lockTimer);
+      this.host.timers.cancel(m.timer);
+    }
+    for (const e of this.sessions.values()) this.host.timers.cancel(e.timer);
     this.messages.clear();
     this.locks.clear();
     this.sessions.clear();
