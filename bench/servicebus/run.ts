@@ -11,10 +11,10 @@ import { fileURLToPath } from "node:url";
 import { ServiceBusClient, type ServiceBusMessage, type ServiceBusSender } from "@azure/service-bus";
 
 const RUNS = Number(process.env["BENCH_RUNS"] ?? 3);
-const MESSAGES = Number(process.env["BENCH_MESSAGES"] ?? 20_000);
+const MESSAGES = Number(process.env["BENCH_MESSAGES"] ?? 50_000);
 const MEMORY_MESSAGES = Number(process.env["BENCH_MEMORY_MESSAGES"] ?? 100_000);
-const RECEIVERS = Number(process.env["BENCH_RECEIVERS"] ?? 2);
-const BATCH = Number(process.env["BENCH_BATCH"] ?? 500);
+const RECEIVERS = Number(process.env["BENCH_RECEIVERS"] ?? 1);
+const BATCH = Number(process.env["BENCH_BATCH"] ?? 1000);
 const RESULTS = fileURLToPath(new URL("../../../bench/servicebus/results.md", import.meta.url));
 const EMULATOR = fileURLToPath(new URL("./emulator-process.js", import.meta.url));
 
@@ -116,13 +116,18 @@ async function throughput(bodySize: number, n: number): Promise<Throughput> {
   const emulator = await startEmulator();
   const client = new ServiceBusClient(emulator.connectionString);
   try {
-    const body = Buffer.alloc(bodySize, 0x61);
+    // A JSON string whose encoding is exactly `bodySize` bytes (Herald's payloads are JSON; the
+    // client JSON-decodes every body it receives).
+    const body = "a".repeat(bodySize - 2);
     const sender = client.createSender("bench");
-    // Warm up the links outside the measurement.
+    // Open and warm up every link outside the measurement (link setup costs a CBS round trip).
     await sender.sendMessages({ body });
-    const warm = client.createReceiver("bench", { receiveMode: "receiveAndDelete" });
-    await warm.receiveMessages(1, { maxWaitTimeInMs: 2000 });
-    await warm.close();
+    const receivers = Array.from({ length: RECEIVERS }, () =>
+      client.createReceiver("bench", { maxAutoLockRenewalDurationInMs: 0 }),
+    );
+    for (const r of receivers) {
+      for (const m of await r.receiveMessages(1, { maxWaitTimeInMs: 200 })) await r.completeMessage(m);
+    }
 
     const cpu0 = await emulator.cpu();
     const own0 = process.cpuUsage();
@@ -130,16 +135,17 @@ async function throughput(bodySize: number, n: number): Promise<Throughput> {
     await sendAll(sender, n, () => ({ body }));
     const t1 = performance.now();
     let received = 0;
-    const loops = Array.from({ length: RECEIVERS }, async () => {
-      const receiver = client.createReceiver("bench", { maxAutoLockRenewalDurationInMs: 0 });
-      while (received < n) {
-        const msgs = await receiver.receiveMessages(Math.min(BATCH, n - received), { maxWaitTimeInMs: 1000 });
-        received += msgs.length;
-        await Promise.all(msgs.map((m) => receiver.completeMessage(m)));
-      }
-      await receiver.close();
-    });
-    await Promise.all(loops);
+    await Promise.all(
+      receivers.map(async (receiver) => {
+        while (received < n) {
+          const msgs = await receiver.receiveMessages(Math.min(BATCH, n - received), {
+            maxWaitTimeInMs: 1000,
+          });
+          received += msgs.length;
+          await Promise.all(msgs.map((m) => receiver.completeMessage(m)));
+        }
+      }),
+    );
     const t2 = performance.now();
     const own = process.cpuUsage(own0);
     const cpu1 = await emulator.cpu();
@@ -162,7 +168,7 @@ async function memory(n: number): Promise<{ before: Memory; after: Memory }> {
   const client = new ServiceBusClient(emulator.connectionString);
   try {
     const before = await emulator.memory();
-    const body = Buffer.alloc(1024, 0x62);
+    const body = "b".repeat(1022);
     await sendAll(client.createSender("memory"), n, (i) => ({ body, messageId: `m-${i}` }));
     const after = await emulator.memory();
     const peek = await client.createReceiver("memory").peekMessages(1);
@@ -200,7 +206,8 @@ async function main(): Promise<void> {
       );
     }
     rows.push(
-      `| ${size} B | ${rate(median(runs.map((r) => r.send)))} | ${rate(median(runs.map((r) => r.receiveComplete)))} | ${rate(median(runs.map((r) => r.overall)))} |`,
+      `| ${size} B | ${rate(median(runs.map((r) => r.send)))} | ${rate(median(runs.map((r) => r.receiveComplete)))} | ${rate(median(runs.map((r) => r.overall)))} | ` +
+        `${median(runs.map((r) => r.emulatorCpuPerMessage)).toFixed(1)} | ${median(runs.map((r) => r.clientCpuPerMessage)).toFixed(1)} |`,
     );
   }
   const mems: Array<{ before: Memory; after: Memory }> = [];
@@ -222,16 +229,16 @@ The machine was shared with other workloads while this ran, so figures are noisy
 
 ## Throughput (messages per second, real @azure/service-bus client in another process)
 
-${MESSAGES.toLocaleString("en-US")} messages per run: sent in full batches (createMessageBatch, up to 4 batches in flight), then received in peek-lock by two receivers (receiveMessages of up to 500) and completed one by one.
+${MESSAGES.toLocaleString("en-US")} messages per run (JSON string bodies): sent in full batches (createMessageBatch, up to 4 batches in flight), then received in peek-lock by ${RECEIVERS} receiver(s) calling receiveMessages for up to ${BATCH} at a time and completing every message. Links are opened before the clock starts. CPU columns: CPU time per message (send + receive + complete) used by the emulator process and by the client process; 10^6 / that figure is what one dedicated core could sustain.
 
-| body | send (msg/s) | receive + complete (msg/s) | send, receive, complete overall (msg/s) |
-| --- | --- | --- | --- |
+| body | send (msg/s) | receive + complete (msg/s) | overall send + receive + complete (msg/s) | emulator CPU (µs/msg) | client CPU (µs/msg) |
+| --- | --- | --- | --- | --- | --- |
 ${rows.join("\n")}
 
 All runs:
 
-| body | run | send | receive + complete | overall |
-| --- | --- | --- | --- | --- |
+| body | run | send | receive + complete | overall | emulator µs/msg | client µs/msg |
+| --- | --- | --- | --- | --- | --- | --- |
 ${raw.join("\n")}
 
 ## Memory: ${MEMORY_MESSAGES.toLocaleString("en-US")} queued 1 KB messages

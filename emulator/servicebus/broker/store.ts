@@ -354,8 +354,11 @@ export class MessageStore {
     this.pumping = true;
     try {
       const now = Date.now();
+      // Fill one link's credit before moving to the next (as Service Bus does): a receiver asking
+      // for a batch gets it at once instead of sharing every message round robin.
+      let c: Consumer | undefined;
       while (p.available > 0 && p.consumers.length > 0) {
-        const c = p.pickConsumer();
+        if (!c || c.credit() <= 0) c = p.pickConsumer();
         if (!c) break;
         const msg = p.take();
         if (!msg) break;
