@@ -162,7 +162,7 @@ describe("Service Bus emulator: --data-dir persistence", () => {
     const dir = tempDir();
     const data = join(dir, "data");
     const ns = { name: "sbemulatorns", queues: [queue("q")], topics: [topic("t", [{ name: "s" }])] };
-    const a = await startServiceBusEmulator({ port: 0, namespace: ns, dataDir: data });
+    const a = await startServiceBusEmulator({ port: 0, managementPort: 0, namespace: ns, dataDir: data });
     const ca = new ServiceBusClient(a.connectionString, FAST_RETRY);
     await ca.createSender("q").sendMessages(Array.from({ length: 10 }, (_, i) => ({ body: i })));
     const r = ca.createReceiver("q");
@@ -172,11 +172,14 @@ describe("Service Bus emulator: --data-dir persistence", () => {
     await a.close();
 
     // A second emulator cannot take a data dir that is in use.
-    const b = await startServiceBusEmulator({ port: 0, namespace: ns, dataDir: data });
-    const busy = await startServiceBusEmulator({ port: 0, namespace: ns, dataDir: data }).catch(
-      (e: unknown) => e,
-    );
-    expect(String(busy)).toMatch(/in use/);
+    const b = await startServiceBusEmulator({ port: 0, managementPort: 0, namespace: ns, dataDir: data });
+    const busy = await startServiceBusEmulator({
+      port: 0,
+      managementPort: 0,
+      namespace: ns,
+      dataDir: data,
+    }).catch((e: unknown) => e);
+    expect(String(busy)).toMatch(/data directory .* is in use/);
     const cb = new ServiceBusClient(b.connectionString, FAST_RETRY);
     try {
       const left = await waitFor(async () => {

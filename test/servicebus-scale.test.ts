@@ -53,7 +53,7 @@ describe("Service Bus emulator: no artificial quotas", () => {
         UserConfig: { Namespaces: [{ Name: "sbemulatorns", Queues: queues }], Logging: { Type: "File" } },
       }),
     );
-    const emulator = await startServiceBusEmulator({ port: 0, configFile: file });
+    const emulator = await startServiceBusEmulator({ port: 0, managementPort: 0, configFile: file });
     register(emulator);
     expect(emulator.entities.listQueues()).toHaveLength(2000);
     for (let i = 0; i < 2000; i++) emulator.entities.createQueue(`runtime-${i}`, {});

@@ -14,6 +14,7 @@ const queues = [
 ];
 const emulator = await startServiceBusEmulator({
   port: 0,
+  managementPort: 0,
   namespace: { name: "sbemulatorns", queues: queues as never, topics: [] },
 });
 const gc = (globalThis as { gc?: () => void }).gc;

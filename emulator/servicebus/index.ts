@@ -3,7 +3,7 @@
  * talks to unchanged, configured by a Microsoft-format Config.json, optionally persistent.
  *
  * @example
- * const sb = await startServiceBusEmulator({ port: 0, namespace: { name: "sbemulatorns", queues: [{ name: "q", options: {} }], topics: [] } });
+ * const sb = await startServiceBusEmulator({ port: 0, managementPort: 0, configFile: "Config.json" });
  * const client = new ServiceBusClient(sb.connectionString);
  */
 import { HeraldError } from "../../core/errors.js";

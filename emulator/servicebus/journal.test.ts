@@ -83,7 +83,10 @@ describe("journal", () => {
       const body = "x".repeat(1000);
       let peak = 0;
       for (let round = 0; round < 10; round++) {
-        b.send(b.resolveSendTarget("q"), Array.from({ length: 100 }, () => parseMessage(encode({ body }))));
+        b.send(
+          b.resolveSendTarget("q"),
+          Array.from({ length: 100 }, () => parseMessage(encode({ body }))),
+        );
         for (const m of store.peek(0, 1000)) store.removeMessage(m);
         j.flush();
         peak = Math.max(peak, statSync(join(dir, "journal.log")).size);

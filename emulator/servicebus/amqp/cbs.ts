@@ -4,7 +4,6 @@
  * does not check signatures (there is no secret to check them against).
  */
 import type { Delivery, Receiver } from "rhea";
-import type { ConnectionState } from "./server.js";
 import { acceptedOutcome, decodeRequest, encodeResponse, type AmqpRequest } from "./rhea.js";
 
 const LOOPBACK_HOSTS = new Set(["localhost", "127.0.0.1", "[::1]", "::1"]);
@@ -75,7 +74,6 @@ export class CbsHandler {
   constructor(private readonly namespace: string) {}
 
   handle(
-    state: ConnectionState,
     _link: Receiver,
     delivery: Delivery,
     payload: Buffer,
@@ -89,7 +87,6 @@ export class CbsHandler {
       return; // nothing to correlate a reply with
     }
     const result = checkPutToken(this.namespace, request.application_properties ?? {}, request.body);
-    if (result.audience) state.audiences.add(result.audience);
     const to = typeof request.reply_to === "string" ? request.reply_to : undefined;
     const response = encodeResponse({
       correlation_id: request.message_id,

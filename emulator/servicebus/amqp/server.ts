@@ -41,8 +41,6 @@ export class ConnectionState {
   readonly replyByAddress = new Map<string, Sender>();
   /** Reply links per session and kind, for clients whose reply link has no target address. */
   readonly replyBySession = new Map<Session, Map<string, Sender>>();
-  /** Audiences this connection put tokens for. */
-  readonly audiences = new Set<string>();
   closed = false;
   constructor(
     readonly id: string,
@@ -362,14 +360,17 @@ export class AmqpServer {
       this.refuse(receiver, new BrokerError("BadRequest", "The sender link has no target address."));
       return;
     }
-    receiver.set_target({ address });
-    if (source?.address) receiver.set_source({ address: source.address });
-    setAttachFields(receiver, { rcvSettleMode: 0 });
+    const accept = (): void => {
+      receiver.set_target({ address });
+      if (source?.address) receiver.set_source({ address: source.address });
+      setAttachFields(receiver, { rcvSettleMode: 0 });
+    };
     if (address === "$cbs") {
+      accept();
       const h: LinkHandler & { link: Receiver } = {
         link: receiver,
         onMessage: (d, payload) =>
-          this.cbs.handle(state, receiver, d, payload, (reply, to) =>
+          this.cbs.handle(receiver, d, payload, (reply, to) =>
             this.reply(state, receiver.session, "$cbs", to, reply),
           ),
         onClosed: () => {},
@@ -379,6 +380,7 @@ export class AmqpServer {
     }
     const mgmt = /^(.*)\/\$management$/i.exec(address);
     if (mgmt) {
+      accept();
       const entity = mgmt[1]!;
       const h: LinkHandler & { link: Receiver } = {
         link: receiver,
@@ -401,6 +403,7 @@ export class AmqpServer {
     let incoming: IncomingLink;
     try {
       const entity = this.options.broker.resolveSendTarget(address);
+      accept();
       incoming = new IncomingLink(this.options.broker, entity, receiver, this.options.logger);
     } catch (err) {
       this.refuse(receiver, err);

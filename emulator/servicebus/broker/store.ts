@@ -63,11 +63,32 @@ class Partition {
   consumers: Consumer[] = [];
   rr = 0;
   available = 0;
+  /** Entries of messages that left the available state without being taken (expired, moved). */
+  stale = 0;
 
   reset(): void {
     this.fresh.clear();
     this.returned.clear();
     this.available = 0;
+    this.stale = 0;
+  }
+
+  /**
+   * An available message went away without `take()`: its entry stays until it is skipped. When
+   * such entries pile up (messages expiring with nobody receiving), drop them so their bodies can
+   * be freed.
+   */
+  dropped(): void {
+    if (++this.stale < 1024 || this.stale < this.available) return;
+    const fresh: StoredMessage[] = [];
+    for (let m = this.fresh.shift(); m; m = this.fresh.shift())
+      if (m.state === MessageState.Available) fresh.push(m);
+    for (const m of fresh) this.fresh.push(m);
+    const returned: StoredMessage[] = [];
+    for (let m = this.returned.pop(); m; m = this.returned.pop())
+      if (m.state === MessageState.Available) returned.push(m);
+    for (const m of returned) this.returned.push(m);
+    this.stale = 0;
   }
 
   /** Takes the available message with the lowest sequence number. */
@@ -140,6 +161,8 @@ export class MessageStore {
   private readonly ready = new Set<SessionEntry>();
   private waiters: SessionWaiter[] = [];
   private pumping = false;
+  /** Set while a message just taken from its partition is removed (it has no entry left). */
+  private takenNow = false;
   private lastSeq = -Infinity;
   /** False once a message arrived out of sequence order (dead-letter queues): peek sorts then. */
   private ordered = true;
@@ -363,7 +386,12 @@ export class MessageStore {
         const msg = p.take();
         if (!msg) break;
         if (msg.expiresAt <= now && !this.isDeadLetter) {
-          this.expire(msg);
+          this.takenNow = true;
+          try {
+            this.expire(msg);
+          } finally {
+            this.takenNow = false;
+          }
           continue;
         }
         this.deliverTo(c, msg, now);
@@ -378,7 +406,12 @@ export class MessageStore {
     msg.deliveryCount++;
     this.accessedAt = now;
     if (c.receiveAndDelete) {
-      this.removeMessage(msg);
+      this.takenNow = true;
+      try {
+        this.removeMessage(msg);
+      } finally {
+        this.takenNow = false;
+      }
       c.deliver(msg, headerCount);
       return;
     }
@@ -563,6 +596,7 @@ export class MessageStore {
     this.sizeBytes -= msg.size;
     const entry = this.sessionful ? this.sessions.get(msg.sessionId ?? "") : undefined;
     this.count(msg, entry, -1);
+    const wasAvailable = msg.state === MessageState.Available;
     if (msg.state === MessageState.Locked) {
       if (msg.lockToken) this.locks.delete(msg.lockToken);
       entry?.locked.delete(msg);
@@ -573,6 +607,7 @@ export class MessageStore {
     this.host.timers.cancel(msg.lockTimer);
     this.host.timers.cancel(msg.timer);
     msg.lockTimer = msg.timer = undefined;
+    if (wasAvailable && !this.takenNow) (entry ? entry.partition : this.main).dropped();
     if (entry) {
       entry.messageCount--;
       entry.updatedAt = Date.now();
