@@ -6,7 +6,7 @@ import { ServiceBusClient } from "@azure/service-bus";
 import { afterEach, describe, expect, it } from "vitest";
 import { emulatorConnectionString } from "../emulator/servicebus/index.js";
 import { runHerald, startHerald, type RunningServer } from "./helpers/cli.js";
-import { FAST_RETRY } from "./helpers/servicebus.js";
+import { FAST_RETRY, FROM_START } from "./helpers/servicebus.js";
 
 describe("herald emulator servicebus (CLI)", () => {
   const dirs: string[] = [];
@@ -42,7 +42,7 @@ describe("herald emulator servicebus (CLI)", () => {
       await client
         .createSender("topic.1")
         .sendMessages({ body: "hi", applicationProperties: { prop3: "value3" } });
-      const [m] = await client.createReceiver("topic.1", "subscription.2").peekMessages(1);
+      const [m] = await client.createReceiver("topic.1", "subscription.2").peekMessages(1, FROM_START);
       expect(m!.body).toBe("hi");
     } finally {
       await client.close();

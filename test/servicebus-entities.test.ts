@@ -1,6 +1,6 @@
 import { EntityError } from "../emulator/servicebus/model.js";
 import { describe, expect, it } from "vitest";
-import { queue, startBus, topic, useCleanup } from "./helpers/servicebus.js";
+import { queue, startBus, topic, useCleanup, FROM_START } from "./helpers/servicebus.js";
 
 describe("Service Bus emulator: entity management surface", () => {
   const register = useCleanup();
@@ -53,13 +53,12 @@ describe("Service Bus emulator: entity management surface", () => {
     await client
       .createSender("events")
       .sendMessages([{ body: "r", applicationProperties: { color: "red" } }, { body: "g" }]);
-    expect((await client.createReceiver("events", "filtered").peekMessages(5)).map((p) => p.body)).toEqual([
-      "r",
-    ]);
-    expect((await client.createReceiver("events", "audit").peekMessages(5)).map((p) => p.body)).toEqual([
-      "r",
-      "g",
-    ]);
+    expect(
+      (await client.createReceiver("events", "filtered").peekMessages(5, FROM_START)).map((p) => p.body),
+    ).toEqual(["r"]);
+    expect(
+      (await client.createReceiver("events", "audit").peekMessages(5, FROM_START)).map((p) => p.body),
+    ).toEqual(["r", "g"]);
 
     m.deleteSubscription("events", "filtered");
     expect(m.getSubscription("events", "filtered")).toBeUndefined();

@@ -3,7 +3,7 @@ import type { ServiceBusError } from "@azure/service-bus";
 import rhea from "rhea";
 import { describe, expect, it } from "vitest";
 import { rawConnect, type RawConnection } from "./helpers/amqp.js";
-import { queue, startBus, topic, useCleanup } from "./helpers/servicebus.js";
+import { queue, startBus, topic, useCleanup, FROM_START } from "./helpers/servicebus.js";
 
 function rawSocket(port: number): Promise<Socket> {
   return new Promise((resolve, reject) => {
@@ -41,7 +41,7 @@ describe("Service Bus emulator: errors the client maps, and malformed input", ()
     expect((recv as ServiceBusError).code).toBe("MessagingEntityNotFound");
     const peek = await client
       .createReceiver("nope")
-      .peekMessages(1)
+      .peekMessages(1, FROM_START)
       .catch((e: unknown) => e);
     expect((peek as ServiceBusError).code).toBe("MessagingEntityNotFound");
     const sub = await client
@@ -51,7 +51,7 @@ describe("Service Bus emulator: errors the client maps, and malformed input", ()
     expect((sub as ServiceBusError).code).toBe("MessagingEntityNotFound");
     // The connection survives all of that.
     await client.createSender("exists").sendMessages({ body: "ok" });
-    expect((await client.createReceiver("exists").peekMessages(1))[0]!.body).toBe("ok");
+    expect((await client.createReceiver("exists").peekMessages(1, FROM_START))[0]!.body).toBe("ok");
   });
 
   it("disabled entities are MessagingEntityDisabled; re-enabling works", async () => {
@@ -69,7 +69,7 @@ describe("Service Bus emulator: errors the client maps, and malformed input", ()
     expect((recv as ServiceBusError).code).toBe("MessagingEntityDisabled");
     emulator.entities.updateQueue("q", { status: "Active" });
     await client.createSender("q").sendMessages({ body: 2 });
-    expect((await client.createReceiver("q").peekMessages(1))[0]!.body).toBe(2);
+    expect((await client.createReceiver("q").peekMessages(1, FROM_START))[0]!.body).toBe(2);
   });
 
   it("deleting an entity detaches its receivers with MessagingEntityNotFound", async () => {
@@ -112,7 +112,7 @@ describe("Service Bus emulator: errors the client maps, and malformed input", ()
     expect(await closed(d)).toBe(true);
 
     await client.createSender("q").sendMessages({ body: "still alive" });
-    expect((await client.createReceiver("q").peekMessages(1))[0]!.body).toBe("still alive");
+    expect((await client.createReceiver("q").peekMessages(1, FROM_START))[0]!.body).toBe("still alive");
   });
 
   describe("over raw AMQP", () => {
@@ -157,7 +157,7 @@ describe("Service Bus emulator: errors the client maps, and malformed input", ()
       );
       const ok = rhea.message.encode({ body: "fine" });
       expect(await outcome(ok)).toBe("accepted");
-      const [m] = await client.createReceiver("q").peekMessages(1);
+      const [m] = await client.createReceiver("q").peekMessages(1, FROM_START);
       expect(m!.body).toBe("fine");
     });
 

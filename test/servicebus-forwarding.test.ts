@@ -1,6 +1,6 @@
 import type { ServiceBusClient, ServiceBusReceivedMessage } from "@azure/service-bus";
 import { describe, expect, it } from "vitest";
-import { queue, startBus, topic, useCleanup } from "./helpers/servicebus.js";
+import { queue, startBus, topic, useCleanup, FROM_START } from "./helpers/servicebus.js";
 
 async function take(
   client: ServiceBusClient,
@@ -38,8 +38,8 @@ describe("Service Bus emulator: auto-forwarding", () => {
     expect(got.map((m) => m.body).sort()).toEqual(["via-chain", "via-sub"]);
     expect(got.find((m) => m.body === "via-chain")!.messageId).toBe("m1");
     expect(new Set(got.map((m) => m.sequenceNumber!.toNumber()))).toEqual(new Set([1, 2]));
-    expect(await client.createReceiver("inbox").peekMessages(5)).toEqual([]);
-    expect(await client.createReceiver("t", "fwd").peekMessages(5)).toEqual([]);
+    expect(await client.createReceiver("inbox").peekMessages(5, FROM_START)).toEqual([]);
+    expect(await client.createReceiver("t", "fwd").peekMessages(5, FROM_START)).toEqual([]);
     expect((await take(client, "t", 1, "keep")).map((m) => m.body)).toEqual(["via-sub"]);
   });
 
@@ -60,7 +60,9 @@ describe("Service Bus emulator: auto-forwarding", () => {
       ["explicit", "Bad", "work"],
       ["retries", "MaxDeliveryCountExceeded", "work"],
     ]);
-    expect(await client.createReceiver("work", { subQueueType: "deadLetter" }).peekMessages(5)).toEqual([]);
+    expect(
+      await client.createReceiver("work", { subQueueType: "deadLetter" }).peekMessages(5, FROM_START),
+    ).toEqual([]);
   });
 
   it("stops a forwarding loop after four hops by dead-lettering", async () => {
@@ -68,8 +70,8 @@ describe("Service Bus emulator: auto-forwarding", () => {
     emulator.entities.updateQueue("a", { forwardTo: "b" });
     emulator.entities.updateQueue("b", { forwardTo: "a" });
     await client.createSender("a").sendMessages({ body: "loop" });
-    const dlqA = await client.createReceiver("a", { subQueueType: "deadLetter" }).peekMessages(5);
-    const dlqB = await client.createReceiver("b", { subQueueType: "deadLetter" }).peekMessages(5);
+    const dlqA = await client.createReceiver("a", { subQueueType: "deadLetter" }).peekMessages(5, FROM_START);
+    const dlqB = await client.createReceiver("b", { subQueueType: "deadLetter" }).peekMessages(5, FROM_START);
     const dead = [...dlqA, ...dlqB];
     expect(dead).toHaveLength(1);
     expect(dead[0]!.deadLetterReason).toBe("MaxTransferHopCountExceeded");

@@ -5,7 +5,7 @@ import { ServiceBusClient, type ServiceBusReceivedMessage } from "@azure/service
 import { afterEach, describe, expect, it } from "vitest";
 import { emulatorConnectionString, startServiceBusEmulator } from "../emulator/servicebus/index.js";
 import { startHerald, type RunningServer } from "./helpers/cli.js";
-import { FAST_RETRY, queue, topic, waitFor } from "./helpers/servicebus.js";
+import { FAST_RETRY, queue, topic, waitFor, FROM_START } from "./helpers/servicebus.js";
 
 const CONFIG = {
   UserConfig: {
@@ -149,11 +149,11 @@ describe("Service Bus emulator: --data-dir persistence", () => {
     for await (const rule of client.createRuleManager("events", "all").listRules())
       rulesAfter.push(rule.name);
     expect(rulesAfter).toEqual(["$Default", "extra"]);
-    const peekTopic = await client.createReceiver("events", "all").peekMessages(5);
+    const peekTopic = await client.createReceiver("events", "all").peekMessages(5, FROM_START);
     expect(peekTopic).toEqual([]);
     // Sequence numbers continue after the ones handed out before the crash.
     await client.createSender("orders").sendMessages({ body: "after" });
-    const [after] = await client.createReceiver("orders").peekMessages(1);
+    const [after] = await client.createReceiver("orders").peekMessages(1, FROM_START);
     expect(after!.sequenceNumber!.toNumber()).toBe(N + 1);
     expect(scheduled!.toNumber()).toBeGreaterThan(0);
   });
@@ -183,7 +183,7 @@ describe("Service Bus emulator: --data-dir persistence", () => {
     const cb = new ServiceBusClient(b.connectionString, FAST_RETRY);
     try {
       const left = await waitFor(async () => {
-        const p = await cb.createReceiver("q").peekMessages(20);
+        const p = await cb.createReceiver("q").peekMessages(20, FROM_START);
         return p.length === 6 ? p : undefined;
       });
       expect(left.map((m) => m.body)).toEqual([4, 5, 6, 7, 8, 9]);

@@ -1,7 +1,7 @@
 import type { ServiceBusError } from "@azure/service-bus";
 import { type ServiceBusReceivedMessage } from "@azure/service-bus";
 import { describe, expect, it } from "vitest";
-import { queue, sleep, startBus, useCleanup, waitFor } from "./helpers/servicebus.js";
+import { queue, sleep, startBus, useCleanup, waitFor, FROM_START } from "./helpers/servicebus.js";
 
 describe("Service Bus emulator: receiving and settling", () => {
   const register = useCleanup();
@@ -14,7 +14,7 @@ describe("Service Bus emulator: receiving and settling", () => {
     expect(got.map((m) => m.body)).toEqual([1, 2, 3]);
     expect(got[0]!.lockToken).toBeUndefined();
     expect(await receiver.receiveMessages(5, { maxWaitTimeInMs: 100 })).toEqual([]);
-    expect(await receiver.peekMessages(10)).toEqual([]);
+    expect(await receiver.peekMessages(10, FROM_START)).toEqual([]);
   });
 
   it("abandon redelivers with a higher delivery count; complete removes", async () => {
@@ -31,7 +31,7 @@ describe("Service Bus emulator: receiving and settling", () => {
     expect(second!.applicationProperties).toEqual({ retried: true });
     expect(second!.lockToken).not.toBe(first!.lockToken);
     await receiver.completeMessage(second!);
-    expect(await receiver.peekMessages(5)).toEqual([]);
+    expect(await receiver.peekMessages(5, FROM_START)).toEqual([]);
   });
 
   it("dead-letters with reason and description into the $DeadLetterQueue subqueue", async () => {
@@ -54,7 +54,7 @@ describe("Service Bus emulator: receiving and settling", () => {
     expect(d!.applicationProperties).toMatchObject({ a: 1, DeadLetterReason: "Invalid" });
     expect(d!.sequenceNumber!.toNumber()).toBe(m!.sequenceNumber!.toNumber());
     await dlq.completeMessage(d!);
-    expect(await dlq.peekMessages(5)).toEqual([]);
+    expect(await dlq.peekMessages(5, FROM_START)).toEqual([]);
   });
 
   it("defers, then receives deferred messages by sequence number and settles them", async () => {
@@ -65,16 +65,34 @@ describe("Service Bus emulator: receiving and settling", () => {
     await receiver.deferMessage(a!);
     await receiver.completeMessage(b!);
     expect(await receiver.receiveMessages(1, { maxWaitTimeInMs: 200 })).toEqual([]);
-    const peeked = await receiver.peekMessages(5);
+    const peeked = await receiver.peekMessages(5, FROM_START);
     expect(peeked.map((m) => m.state)).toEqual(["deferred"]);
     const [deferred] = await receiver.receiveDeferredMessages([a!.sequenceNumber!]);
     expect(deferred!.body).toBe("later");
     expect(deferred!.state).toBe("deferred");
     expect(deferred!.lockToken).toBeDefined();
-    await receiver.completeMessage(deferred!);
-    expect(await receiver.peekMessages(5)).toEqual([]);
+    // Deferred messages settle through $management (update-disposition): abandon keeps one
+    // deferred, dead-lettering moves it with its reason.
+    await receiver.abandonMessage(deferred!);
+    expect((await receiver.peekMessages(5, FROM_START)).map((m) => m.state)).toEqual(["deferred"]);
+    const [again] = await receiver.receiveDeferredMessages([a!.sequenceNumber!]);
+    expect(again!.deliveryCount).toBe(2);
+    await receiver.deadLetterMessage(again!, { deadLetterReason: "r", deadLetterErrorDescription: "d" });
+    const [dead] = await client
+      .createReceiver("q", { subQueueType: "deadLetter" })
+      .peekMessages(1, FROM_START);
+    expect([dead!.body, dead!.deadLetterReason]).toEqual(["later", "r"]);
+    expect(await receiver.peekMessages(5, FROM_START)).toEqual([]);
     const missing = await receiver.receiveDeferredMessages([a!.sequenceNumber!]).catch((e: unknown) => e);
     expect((missing as ServiceBusError).code).toBe("MessageNotFound");
+    // In receive-and-delete mode a deferred message is removed as it is received.
+    await client.createSender("q").sendMessages({ body: "third" });
+    const [t] = await receiver.receiveMessages(1, { maxWaitTimeInMs: 1000 });
+    await receiver.deferMessage(t!);
+    const rad = client.createReceiver("q", { receiveMode: "receiveAndDelete" });
+    const [gone] = await rad.receiveDeferredMessages([t!.sequenceNumber!]);
+    expect(gone!.body).toBe("third");
+    expect(await receiver.peekMessages(5, FROM_START)).toEqual([]);
   });
 
   it("lock expiry redelivers with an incremented delivery count; settling the old lock is MessageLockLost", async () => {
@@ -123,7 +141,10 @@ describe("Service Bus emulator: receiving and settling", () => {
     const slow = await done;
     expect(slow.body).toBe(2);
     expect(slow.deliveryCount).toBe(0);
-    await waitFor(async () => ((await auto.peekMessages(1)).length === 0 ? true : undefined), 3000);
+    await waitFor(
+      async () => ((await auto.peekMessages(1, FROM_START)).length === 0 ? true : undefined),
+      3000,
+    );
   });
 
   it("dead-letters after MaxDeliveryCount with reason MaxDeliveryCountExceeded", async () => {
@@ -175,7 +196,10 @@ describe("Service Bus emulator: receiving and settling", () => {
     expect([...seen].sort((a, b) => a - b)).toEqual(Array.from({ length: 40 }, (_, i) => i));
     expect(maxInFlight).toBeGreaterThan(1);
     expect(maxInFlight).toBeLessThanOrEqual(5);
-    await waitFor(async () => ((await receiver.peekMessages(1)).length === 0 ? true : undefined), 3000);
+    await waitFor(
+      async () => ((await receiver.peekMessages(1, FROM_START)).length === 0 ? true : undefined),
+      3000,
+    );
   });
 
   it("competing receivers share a queue without duplicates", async () => {
@@ -198,7 +222,7 @@ describe("Service Bus emulator: receiving and settling", () => {
 
   it("peeks from the start, then onward; an empty entity peeks to an empty list", async () => {
     const { client } = await startBus(register, { queues: [queue("q"), queue("empty")] });
-    expect(await client.createReceiver("empty").peekMessages(10)).toEqual([]);
+    expect(await client.createReceiver("empty").peekMessages(10, FROM_START)).toEqual([]);
     await client.createSender("q").sendMessages(Array.from({ length: 5 }, (_, i) => ({ body: i })));
     const receiver = client.createReceiver("q");
     const first = await receiver.peekMessages(3);

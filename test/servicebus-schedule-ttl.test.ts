@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { queue, sleep, startBus, topic, useCleanup, waitFor } from "./helpers/servicebus.js";
+import { queue, sleep, startBus, topic, useCleanup, waitFor, FROM_START } from "./helpers/servicebus.js";
 
 describe("Service Bus emulator: scheduling and time-to-live", () => {
   const register = useCleanup();
@@ -11,7 +11,7 @@ describe("Service Bus emulator: scheduling and time-to-live", () => {
     const [keep, cancel] = await sender.scheduleMessages([{ body: "keep" }, { body: "cancel" }], later);
     expect(keep!.toNumber()).toBeLessThan(cancel!.toNumber());
     const receiver = client.createReceiver("q", { receiveMode: "receiveAndDelete" });
-    const peeked = await receiver.peekMessages(5);
+    const peeked = await receiver.peekMessages(5, FROM_START);
     expect(peeked.map((m) => [m.body, m.state])).toEqual([
       ["keep", "scheduled"],
       ["cancel", "scheduled"],
@@ -44,7 +44,7 @@ describe("Service Bus emulator: scheduling and time-to-live", () => {
     const rq = client.createReceiver("q", { receiveMode: "receiveAndDelete" });
     const rt = client.createReceiver("t", "s", { receiveMode: "receiveAndDelete" });
     // Not there before its time (a peek shows it as scheduled).
-    expect((await rq.peekMessages(1))[0]?.state).toBe("scheduled");
+    expect((await rq.peekMessages(1, FROM_START))[0]?.state).toBe("scheduled");
     const mq = await waitFor(async () => (await rq.receiveMessages(1, { maxWaitTimeInMs: 200 }))[0]);
     const mt = await waitFor(async () => (await rt.receiveMessages(1, { maxWaitTimeInMs: 200 }))[0]);
     expect(mq.body).toBe("later");
@@ -71,7 +71,7 @@ describe("Service Bus emulator: scheduling and time-to-live", () => {
     const [d] = await dlq.receiveMessages(1, { maxWaitTimeInMs: 1000 });
     expect(d!.body).toBe("entity-default");
     expect(d!.deadLetterReason).toBe("TTLExpiredException");
-    expect(await client.createReceiver("dl").peekMessages(5)).toEqual([]);
+    expect(await client.createReceiver("dl").peekMessages(5, FROM_START)).toEqual([]);
   });
 
   it("a message TTL is capped by the entity's default TTL and reported back", async () => {

@@ -1,6 +1,8 @@
 import { ServiceBusClient, ServiceBusError } from "@azure/service-bus";
 import { describe, expect, it } from "vitest";
-import { queue, sleep, startBus, topic, useCleanup } from "./helpers/servicebus.js";
+import rhea from "rhea";
+import { rawConnect } from "./helpers/amqp.js";
+import { queue, sleep, startBus, topic, useCleanup, FROM_START } from "./helpers/servicebus.js";
 
 describe("Service Bus emulator: sessions", () => {
   const register = useCleanup();
@@ -117,7 +119,7 @@ describe("Service Bus emulator: sessions", () => {
     const r = await client.acceptSession("t", "s", "one");
     const got = await r.receiveMessages(5, { maxWaitTimeInMs: 500 });
     expect(got.map((m) => m.body)).toEqual([1, 2]);
-    const peeked = await r.peekMessages(5);
+    const peeked = await r.peekMessages(5, FROM_START);
     expect(peeked.map((m) => m.body)).toEqual([1, 2]);
 
     const noSession = await client
@@ -145,7 +147,32 @@ describe("Service Bus emulator: sessions", () => {
     const [d] = await r.receiveDeferredMessages([a!.sequenceNumber!]);
     expect(d!.body).toBe("first");
     await r.completeMessage(d!);
-    expect(await r.peekMessages(5)).toEqual([]);
+    expect(await r.peekMessages(5, FROM_START)).toEqual([]);
+  });
+
+  it("lists the sessions that have messages or state ($management get-message-sessions)", async () => {
+    const { client, emulator } = await startBus(register, {
+      queues: [queue("sq", { requiresSession: true })],
+    });
+    await client.createSender("sq").sendMessages([
+      { body: 1, sessionId: "A" },
+      { body: 2, sessionId: "B" },
+    ]);
+    const r = await client.acceptSession("sq", "C");
+    await r.setSessionState("only state");
+    await r.close();
+    const conn = await rawConnect(emulator.port);
+    register(conn);
+    const reply = await conn.request("sq/$management", {
+      application_properties: { operation: "com.microsoft:get-message-sessions" },
+      body: { "last-updated-time": new Date(0), skip: rhea.types.wrap_int(0), top: rhea.types.wrap_int(10) },
+    });
+    expect(reply.application_properties?.["statusCode"]).toBe(200);
+    expect(((reply.body as Record<string, unknown>)["sessions-ids"] as string[]).sort()).toEqual([
+      "A",
+      "B",
+      "C",
+    ]);
   });
 
   it("subscribe() on a session receiver processes the session's messages", async () => {

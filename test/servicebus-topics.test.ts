@@ -1,6 +1,6 @@
 import type { RuleProperties, ServiceBusClient, ServiceBusReceivedMessage } from "@azure/service-bus";
 import { describe, expect, it } from "vitest";
-import { startBus, topic, useCleanup } from "./helpers/servicebus.js";
+import { startBus, topic, useCleanup, FROM_START } from "./helpers/servicebus.js";
 
 async function drain(
   client: ServiceBusClient,
@@ -193,13 +193,12 @@ describe("Service Bus emulator: topics and rules", () => {
       ["explicit", "nope"],
       ["abandoned", "MaxDeliveryCountExceeded"],
     ]);
-    expect(await client.createReceiver("t", "other", { subQueueType: "deadLetter" }).peekMessages(5)).toEqual(
-      [],
-    );
-    expect((await client.createReceiver("t", "other").peekMessages(5)).map((m) => m.body)).toEqual([
-      "explicit",
-      "abandoned",
-    ]);
+    expect(
+      await client.createReceiver("t", "other", { subQueueType: "deadLetter" }).peekMessages(5, FROM_START),
+    ).toEqual([]);
+    expect(
+      (await client.createReceiver("t", "other").peekMessages(5, FROM_START)).map((m) => m.body),
+    ).toEqual(["explicit", "abandoned"]);
   });
 
   it("a filter that cannot be evaluated dead-letters the message in that subscription only", async () => {
@@ -222,10 +221,10 @@ describe("Service Bus emulator: topics and rules", () => {
     expect((await drain(client, "t", "strict", 1)).map((m) => m.body)).toEqual(["big"]);
     expect((await drain(client, "t", "lenient", 1)).map((m) => m.body)).toEqual(["big"]);
     const dlq = client.createReceiver("t", "strict", { subQueueType: "deadLetter" });
-    const dead = await dlq.peekMessages(5);
+    const dead = await dlq.peekMessages(5, FROM_START);
     expect(dead.map((m) => [m.body, m.deadLetterReason])).toEqual([["text", "FilterEvaluationException"]]);
     expect(
-      await client.createReceiver("t", "lenient", { subQueueType: "deadLetter" }).peekMessages(5),
+      await client.createReceiver("t", "lenient", { subQueueType: "deadLetter" }).peekMessages(5, FROM_START),
     ).toEqual([]);
   });
 

@@ -1,5 +1,6 @@
 /** Helpers for tests that drive the real @azure/service-bus client against the emulator. */
 import { ServiceBusClient, type ServiceBusClientOptions } from "@azure/service-bus";
+import Long from "long";
 import { afterEach } from "vitest";
 import {
   startServiceBusEmulator,
@@ -98,3 +99,10 @@ export async function waitFor<T>(
     await sleep(stepMs);
   }
 }
+
+/**
+ * Peek options that start at the first message. Without them the client peeks on from where its
+ * last peek on that entity stopped (one cursor per entity per client), which would make a later
+ * "nothing left" check pass vacuously.
+ */
+export const FROM_START = { fromSequenceNumber: Long.ZERO };
