@@ -134,6 +134,28 @@ describe("Service Bus emulator: errors the client maps, and malformed input", ()
       expect((await conn.attachSender("q")).error).toBeUndefined();
     });
 
+    it("answers a drain at once: with what is there, or with nothing", async () => {
+      const { emulator, client } = await startBus(register, { queues: [queue("q")] });
+      await client.createSender("q").sendMessages([{ body: 1 }, { body: 2 }]);
+      const conn = await raw(emulator.port);
+      const { receiver } = await conn.attachReceiver("q", { credit_window: 0, autoaccept: false });
+      const got: unknown[] = [];
+      receiver.on("message", (ctx) => got.push(ctx.message?.body));
+      const drained = (): Promise<void> =>
+        new Promise((resolve) => receiver.once("receiver_drained", () => resolve()));
+      let done = drained();
+      receiver.add_credit(5);
+      receiver.drain_credit();
+      await done;
+      expect(got).toHaveLength(2);
+      expect((receiver as unknown as { credit: number }).credit).toBe(0);
+      done = drained();
+      receiver.add_credit(3);
+      receiver.drain_credit();
+      await done;
+      expect(got).toHaveLength(2);
+    });
+
     it("rejects undecodable and unsupported transfers with a decode error, keeping the link", async () => {
       const { emulator, client } = await startBus(register, { queues: [queue("q")] });
       const conn = await raw(emulator.port);
