@@ -513,29 +513,6 @@ export function findApplicationProperties(bare: Buffer): [number, number] | unde
   return undefined;
 }
 
-/** Decodes the properties and application properties of a bare message. */
-export function decodeBareHeaders(bare: Buffer): {
-  properties: MessageProperties;
-  applicationProperties: Map<string, AmqpValue>;
-} {
-  let properties: MessageProperties = {};
-  const applicationProperties = new Map<string, AmqpValue>();
-  let off = 0;
-  while (off < bare.length) {
-    const [code, valueStart] = readSectionDescriptor(bare, off);
-    if (code === SECTION.properties) {
-      const [p, end] = decodeProperties(bare, valueStart);
-      properties = p;
-      off = end;
-    } else if (code === SECTION.applicationProperties) {
-      const [entries] = readRawMap(bare, valueStart);
-      for (const e of entries) applicationProperties.set(e.key, e.value);
-      break;
-    } else break;
-  }
-  return { properties, applicationProperties };
-}
-
 // ---------------------------------------------------------------------------------------------
 // Encoding
 

@@ -949,12 +949,6 @@ export class Broker implements EntityManager, StoreHost {
     (this.queues.get(entity) ?? this.topics.get(entity))?.dedup.restore(id, at);
   }
 
-  /** The store a journal key names (see `MessageStore.key`). */
-  storeByKey(key: string): MessageStore | undefined {
-    for (const store of this.allStores()) if (store.key === key) return store;
-    return undefined;
-  }
-
   /** Fast journal-key lookup map, built once for a replay. */
   storeIndex(): Map<string, MessageStore> {
     const m = new Map<string, MessageStore>();

@@ -28,7 +28,3 @@ export class BrokerError extends Error {
     super(message);
   }
 }
-
-export function isBrokerError(err: unknown): err is BrokerError {
-  return err instanceof BrokerError;
-}

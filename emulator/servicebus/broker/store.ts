@@ -528,11 +528,6 @@ export class MessageStore {
     return msg;
   }
 
-  /** Whether `token` names a lock this store holds (for routing management requests). */
-  hasLock(token: string): boolean {
-    return this.locks.has(token);
-  }
-
   complete(token: string, via?: Consumer): void {
     const msg = this.checkLock(token, via);
     this.removeMessage(msg);
