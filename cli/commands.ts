@@ -1,5 +1,6 @@
 import type { Command } from "./command.js";
 import { emulatorServiceBus } from "./emulator-servicebus.js";
+import { emulatorWebPubSub } from "./emulator-webpubsub.js";
 
 /** Every CLI command, in the order `herald --help` lists them. */
-export const commands: readonly Command[] = [emulatorServiceBus];
+export const commands: readonly Command[] = [emulatorServiceBus, emulatorWebPubSub];

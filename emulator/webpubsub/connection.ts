@@ -160,6 +160,7 @@ export class Connection implements FilterTarget, FrameSink {
     owned[OWNER] = this;
     owned.setNoDelay(true);
     owned.on("data", onSocketData);
+    owned.on("end", onSocketEnd);
     owned.on("close", onSocketClose);
     owned.on("error", onSocketError);
     if (head.length > 0) this.onData(owned, head);
@@ -619,6 +620,11 @@ function writeFrames(socket: Socket, frames: Buffer[], total: number): void {
 
 function onSocketData(this: OwnedSocket, chunk: Buffer): void {
   this[OWNER]?.onData(this, chunk);
+}
+
+function onSocketEnd(this: OwnedSocket): void {
+  // HTTP server sockets allow half-open connections; a client FIN without a close frame ends ours too.
+  this.end();
 }
 
 function onSocketClose(this: OwnedSocket): void {

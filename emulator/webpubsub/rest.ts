@@ -192,7 +192,9 @@ async function route(service: Service, hubName: string, r: Request, res: ServerR
       }
       if (c === ":send" && d === undefined) {
         if (m !== "POST") throw methodNotAllowed();
-        return sendCall(service, r, res, (msg, options) => read()?.sendToGroup(group, msg, options));
+        return sendCall(service, r, res, (msg, options) => read()?.sendToGroup(group, msg, options), {
+          group,
+        });
       }
       if (c === ":closeConnections" && d === undefined) {
         if (m !== "POST") throw methodNotAllowed();
@@ -298,7 +300,7 @@ async function sendCall(
   r: Request,
   res: ServerResponse,
   deliver: (message: OutboundMessage, options: SendOptions) => void,
-  flags: { noFilter?: boolean } = {},
+  flags: { noFilter?: boolean; group?: string } = {},
 ): Promise<void> {
   checkTtl(r.query);
   const options: SendOptions = {};
@@ -319,7 +321,7 @@ async function sendCall(
   } else if (dataType === "text" && !isUtf8(body)) {
     throw bad("The body is not valid UTF-8.", "message");
   }
-  deliver(new OutboundMessage(dataType, body), options);
+  deliver(new OutboundMessage(dataType, body, flags.group ?? null), options);
   send(res, r.method, 202);
 }
 
