@@ -98,6 +98,28 @@ describe("reliable subprotocol", () => {
     expect(again.json().some((f) => f.type === "system")).toBe(false);
   });
 
+  it("gives each reliable connection its own sequence ids when broadcasts share frames", async () => {
+    const emulator = await startEmulator();
+    const service = serviceClient(emulator);
+    const a = await reliableClient(emulator, "a");
+    const b = await reliableClient(emulator, "b");
+    const c = await reliableClient(emulator, "c");
+    await service.sendToUser("a", "only a", { contentType: "text/plain" });
+    await waitFor(() => dataFrames(a.raw).length === 1, "a's first message");
+    // Sent in one turn: one log of two broadcasts, written to connections at different ids.
+    await Promise.all([service.sendToAll({ n: 1 }), service.sendToAll({ n: 2 })]);
+    await service.sendToAll({ n: 3 });
+    await waitFor(() => dataFrames(a.raw).length === 4 && dataFrames(b.raw).length === 3, "broadcasts");
+    await waitFor(() => dataFrames(c.raw).length === 3, "broadcasts to c");
+    const seqs = (raw: RawClient): unknown[] => dataFrames(raw).map((f) => f.sequenceId);
+    expect(seqs(a.raw)).toEqual([1, 2, 3, 4]);
+    expect(seqs(b.raw)).toEqual([1, 2, 3]);
+    expect(seqs(c.raw)).toEqual([1, 2, 3]);
+    const data = dataFrames(b.raw).map((f) => (f.data as { n: number }).n);
+    expect(data.slice(0, 2).sort()).toEqual([1, 2]);
+    expect(data[2]).toBe(3);
+  });
+
   it("refuses recovery with close 1008 once the window has passed", async () => {
     const emulator = await startEmulator({ recoveryWindowMs: 150 });
     const service = serviceClient(emulator);

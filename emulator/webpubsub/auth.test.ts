@@ -1,6 +1,13 @@
 import { createHmac } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { audiences, signJwt, stringList, verifyJwt } from "./auth.js";
+import {
+  audiences,
+  signJwt,
+  signReconnectionToken,
+  stringList,
+  verifyJwt,
+  verifyReconnectionToken,
+} from "./auth.js";
 
 const KEY = "0123456789abcdef0123456789abcdef";
 
@@ -55,5 +62,19 @@ describe("JWT HS256", () => {
     expect(stringList(undefined)).toEqual([]);
     expect(audiences({ aud: ["x", "y"] })).toEqual(["x", "y"]);
     expect(audiences({})).toEqual([]);
+  });
+
+  it("binds reconnection tokens to one connection, one key and an expiry", () => {
+    const exp = Math.floor(Date.now() / 1000) + 60;
+    const token = signReconnectionToken("conn-1", KEY, exp);
+    expect(verifyReconnectionToken(token, "conn-1", KEY)).toBe(true);
+    expect(verifyReconnectionToken(token, "conn-2", KEY)).toBe(false);
+    expect(verifyReconnectionToken(token, "conn-1", KEY + "x")).toBe(false);
+    expect(verifyReconnectionToken(token.replace(String(exp), String(exp + 1)), "conn-1", KEY)).toBe(false);
+    expect(verifyReconnectionToken(signReconnectionToken("conn-1", KEY, exp - 120), "conn-1", KEY)).toBe(
+      false,
+    );
+    expect(verifyReconnectionToken("junk", "conn-1", KEY)).toBe(false);
+    expect(verifyReconnectionToken(".x", "conn-1", KEY)).toBe(false);
   });
 });

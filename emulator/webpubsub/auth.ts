@@ -3,7 +3,7 @@
  * base64-decoded), for REST calls, client access tokens and our reconnection tokens alike.
  * node:crypto only; no dependency.
  */
-import { createHmac, timingSafeEqual } from "node:crypto";
+import { createHmac, createSecretKey, timingSafeEqual, type KeyObject } from "node:crypto";
 
 export interface JwtClaims {
   aud?: string | string[];
@@ -18,11 +18,28 @@ export type JwtResult = { ok: true; claims: JwtClaims } | { ok: false; reason: s
 
 const HEADER = Buffer.from(JSON.stringify({ alg: "HS256", typ: "JWT" })).toString("base64url");
 
+/** Imported once per key: an HMAC per handshake and per REST call should not re-import it. */
+const keys = new Map<string, KeyObject>();
+function secret(key: string): KeyObject {
+  let k = keys.get(key);
+  if (k === undefined) {
+    if (keys.size > 16) keys.clear();
+    k = createSecretKey(Buffer.from(key, "utf8"));
+    keys.set(key, k);
+  }
+  return k;
+}
+
+/** HMAC-SHA256 of `data` with the key's UTF-8 bytes. */
+export function hmac(key: string, data: string): Buffer {
+  return createHmac("sha256", secret(key)).update(data).digest();
+}
+
 /** Signs `claims` with HS256; `iat` is added when absent. */
 export function signJwt(claims: JwtClaims, key: string, now = Date.now()): string {
   const body = { iat: Math.floor(now / 1000), ...claims };
   const payload = Buffer.from(JSON.stringify(body)).toString("base64url");
-  const signature = createHmac("sha256", key).update(`${HEADER}.${payload}`).digest("base64url");
+  const signature = hmac(key, `${HEADER}.${payload}`).toString("base64url");
   return `${HEADER}.${payload}.${signature}`;
 }
 
@@ -37,7 +54,11 @@ export function verifyJwt(token: string, key: string, skewSeconds: number, now =
   let header: unknown;
   let claims: unknown;
   try {
-    header = JSON.parse(Buffer.from(headerPart, "base64url").toString("utf8"));
+    // The SDKs' header is always this one; skip parsing it.
+    header =
+      headerPart === HEADER
+        ? { alg: "HS256" }
+        : JSON.parse(Buffer.from(headerPart, "base64url").toString("utf8"));
     claims = JSON.parse(Buffer.from(payloadPart, "base64url").toString("utf8"));
   } catch {
     return { ok: false, reason: "The token is not a JWT." };
@@ -45,7 +66,7 @@ export function verifyJwt(token: string, key: string, skewSeconds: number, now =
   if (!isObject(header) || header.alg !== "HS256")
     return { ok: false, reason: "The token must be signed with HS256." };
   if (!isObject(claims)) return { ok: false, reason: "The token has no claims." };
-  const expected = createHmac("sha256", key).update(`${headerPart}.${payloadPart}`).digest();
+  const expected = hmac(key, `${headerPart}.${payloadPart}`);
   const given = Buffer.from(signaturePart, "base64url");
   if (given.length !== expected.length || !timingSafeEqual(given, expected))
     return { ok: false, reason: "The token signature is invalid." };
@@ -74,4 +95,27 @@ export function stringList(value: unknown): string[] {
 
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/**
+ * Reconnection tokens: `<exp>.<HMAC of connection id and exp>`, bound to one connection. Opaque
+ * to the SDK, and smaller and cheaper than a JWT, since every reliable connection gets one.
+ */
+export function signReconnectionToken(connectionId: string, key: string, exp: number): string {
+  return `${exp}.${hmac(key, `reconnect:${connectionId}:${exp}`).toString("base64url")}`;
+}
+
+export function verifyReconnectionToken(
+  token: string,
+  connectionId: string,
+  key: string,
+  now = Date.now(),
+): boolean {
+  const dot = token.indexOf(".");
+  if (dot <= 0) return false;
+  const exp = Number(token.slice(0, dot));
+  if (!Number.isSafeInteger(exp) || exp * 1000 < now) return false;
+  const given = Buffer.from(token.slice(dot + 1), "base64url");
+  const expected = hmac(key, `reconnect:${connectionId}:${exp}`);
+  return given.length === expected.length && timingSafeEqual(given, expected);
 }

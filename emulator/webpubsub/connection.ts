@@ -327,83 +327,138 @@ export class Connection implements FilterTarget, FrameSink {
     this.pending = null;
     this.logMark = 0;
     if (this.state === CLOSED) return;
-    const items: (Buffer | OutboundMessage)[] = pending ?? [];
-    for (let i = from; i < log.length; i++) items.push(log[i]!);
-    if (items.length === 0) return;
-    if (this.rel !== null) return this.flushReliable(items, this.rel);
+    if (this.rel !== null) return this.flushReliable(pending, log, from, this.rel);
     const socket = this.socket;
     if (socket === null) return;
-    const kind = this.kind;
+    const count = (pending?.length ?? 0) + log.length - from;
+    if (count <= 0) return;
+    const plain = this.kind === PLAIN;
+    const frames: Buffer[] = new Array<Buffer>(count);
     let messages = 0;
-    const frames: Buffer[] = new Array<Buffer>(items.length);
     let total = 0;
-    for (let i = 0; i < items.length; i++) {
-      const item = items[i]!;
-      let frame: Buffer;
-      if (item instanceof OutboundMessage) {
-        frame = kind === PLAIN ? item.plainFrame() : item.jsonFrame();
-        messages++;
-      } else {
-        frame = item;
+    let k = 0;
+    if (pending !== null) {
+      for (const item of pending) {
+        let frame: Buffer;
+        if (item instanceof OutboundMessage) {
+          frame = plain ? item.plainFrame() : item.jsonFrame();
+          messages++;
+        } else {
+          frame = item;
+        }
+        frames[k++] = frame;
+        total += frame.length;
       }
-      frames[i] = frame;
+    }
+    for (let i = from; i < log.length; i++) {
+      const frame = plain ? log[i]!.plainFrame() : log[i]!.jsonFrame();
+      frames[k++] = frame;
       total += frame.length;
+      messages++;
     }
     writeFrames(socket, frames, total);
     this.hub.service.stats.deliveries += messages;
     this.checkBackpressure(socket);
   }
 
-  private flushReliable(items: (Buffer | OutboundMessage)[], rel: Reliable): void {
-    const socket = this.socket;
+  /**
+   * Writes the log to a reliable connection with nothing else queued. Its frames depend only on
+   * the connection's first sequence id, so connections at the same id (all that received the
+   * same broadcasts) share one buffer, built once per turn.
+   */
+  writeReliableLog(log: readonly OutboundMessage[], shared: Map<number, Buffer>): void {
+    const rel = this.rel!;
+    const socket = this.socket!;
+    let bytes = rel.bytes;
+    for (const m of log) bytes += m.retainedBytes;
+    if (!this.reserve(rel, rel.seq + log.length, bytes)) return;
+    let frames = shared.get(rel.seq);
+    if (frames === undefined) {
+      let total = 0;
+      for (let i = 0; i < log.length; i++) total += reliableFrameSize(log[i]!, rel.seq + 1 + i);
+      frames = Buffer.allocUnsafe(total);
+      let at = 0;
+      for (let i = 0; i < log.length; i++) at = writeReliableFrame(frames, at, log[i]!, rel.seq + 1 + i);
+      shared.set(rel.seq, frames);
+    }
+    for (const m of log) rel.unacked.push(m);
+    rel.seq += log.length;
+    rel.bytes = bytes;
+    this.hub.service.stats.deliveries += log.length;
+    socket.write(frames);
+    this.checkBackpressure(socket);
+  }
+
+  /** Checks the unacknowledged-buffer limits for a new last id and size; closes (1008) when passed. */
+  private reserve(rel: Reliable, seq: number, bytes: number): boolean {
     const config = this.hub.service.config;
+    if (seq - rel.acked <= config.reliableMaxMessages && bytes <= config.reliableMaxBytes) return true;
+    this.hub.service.stats.reliableBufferOverflows++;
+    config.logger.warn("reliable-buffer-full", { hub: this.hub.name, connectionId: this.id });
+    this.close(CLOSE_POLICY_VIOLATION, RELIABLE_FULL, { dropQueued: true });
+    return false;
+  }
+
+  private flushReliable(
+    pending: (Buffer | OutboundMessage)[] | null,
+    log: readonly OutboundMessage[],
+    from: number,
+    rel: Reliable,
+  ): void {
+    const socket = this.socket;
     let seq = rel.seq;
     let total = 0;
     let bytes = rel.bytes;
-    for (const item of items) {
-      if (item instanceof OutboundMessage) {
-        seq++;
-        bytes += item.retainedBytes;
-        total += reliableFrameSize(item, seq);
-      } else if (socket !== null) {
-        total += item.length;
+    if (pending !== null) {
+      for (const item of pending) {
+        if (item instanceof OutboundMessage) {
+          seq++;
+          bytes += item.retainedBytes;
+          total += reliableFrameSize(item, seq);
+        } else if (socket !== null) {
+          total += item.length;
+        }
       }
     }
-    if (seq - rel.acked > config.reliableMaxMessages || bytes > config.reliableMaxBytes) {
-      this.hub.service.stats.reliableBufferOverflows++;
-      this.hub.service.config.logger.warn("reliable-buffer-full", {
-        hub: this.hub.name,
-        connectionId: this.id,
-      });
-      this.close(CLOSE_POLICY_VIOLATION, RELIABLE_FULL, { dropQueued: true });
-      return;
+    for (let i = from; i < log.length; i++) {
+      seq++;
+      bytes += log[i]!.retainedBytes;
+      total += reliableFrameSize(log[i]!, seq);
     }
-    const first = rel.seq + 1;
-    for (const item of items) if (item instanceof OutboundMessage) rel.unacked.push(item);
+    if (!this.reserve(rel, seq, bytes)) return;
+    let n = rel.seq + 1;
+    this.hub.service.stats.deliveries += seq - rel.seq;
     rel.seq = seq;
     rel.bytes = bytes;
-    this.hub.service.stats.deliveries += seq - first + 1;
-    if (socket === null) return; // buffered for recovery; control frames are moot without a socket
-    let n = first;
+    if (pending !== null)
+      for (const item of pending) if (item instanceof OutboundMessage) rel.unacked.push(item);
+    for (let i = from; i < log.length; i++) rel.unacked.push(log[i]!);
+    if (socket === null || total === 0) return; // buffered for recovery; control frames are moot without a socket
     if (total <= COPY_LIMIT) {
       const out = Buffer.allocUnsafe(total);
       let at = 0;
-      for (const item of items) {
-        if (item instanceof OutboundMessage) at = writeReliableFrame(out, at, item, n++);
-        else at += item.copy(out, at);
+      if (pending !== null) {
+        for (const item of pending) {
+          if (item instanceof OutboundMessage) at = writeReliableFrame(out, at, item, n++);
+          else at += item.copy(out, at);
+        }
       }
+      for (let i = from; i < log.length; i++) at = writeReliableFrame(out, at, log[i]!, n++);
       socket.write(out);
     } else {
       socket.cork();
-      for (const item of items) {
-        if (item instanceof OutboundMessage) {
-          const frame = Buffer.allocUnsafe(reliableFrameSize(item, n));
-          writeReliableFrame(frame, 0, item, n++);
-          socket.write(frame);
-        } else {
-          socket.write(item);
+      const one = (m: OutboundMessage): void => {
+        const frame = Buffer.allocUnsafe(reliableFrameSize(m, n));
+        writeReliableFrame(frame, 0, m, n++);
+        socket.write(frame);
+      };
+      if (pending !== null) {
+        for (const item of pending) {
+          if (item instanceof OutboundMessage) one(item);
+          else socket.write(item);
         }
       }
+      for (let i = from; i < log.length; i++) one(log[i]!);
       socket.uncork();
     }
     this.checkBackpressure(socket);

@@ -8,7 +8,14 @@
 import { randomBytes } from "node:crypto";
 import type { IncomingMessage } from "node:http";
 import type { Socket } from "node:net";
-import { audiences, signJwt, stringList, verifyJwt, type JwtClaims } from "./auth.js";
+import {
+  audiences,
+  signReconnectionToken,
+  stringList,
+  verifyJwt,
+  verifyReconnectionToken,
+  type JwtClaims,
+} from "./auth.js";
 import { Connection } from "./connection.js";
 import { Permissions } from "./permissions.js";
 import { RELIABLE, connectedFrame, selectSubprotocol, validGroupName, type Kind } from "./protocol.js";
@@ -88,8 +95,7 @@ export function handleClientUpgrade(
       socket.end(encodeClose(CLOSE_POLICY_VIOLATION, reason));
       service.linger(socket);
     };
-    const check = verifyJwt(recoveryToken, service.config.key, service.config.clockSkewSeconds);
-    if (!check.ok || !audiences(check.claims).includes(recoveryId))
+    if (!verifyReconnectionToken(recoveryToken, recoveryId, service.config.key))
       return refuse("Invalid reconnection token.");
     const c = hub.connections.get(recoveryId);
     if (c === undefined) return refuse("The connection does not exist or can no longer be recovered.");
@@ -126,9 +132,10 @@ export function handleClientUpgrade(
     if (kind !== 0) {
       const reconnectionToken =
         kind === RELIABLE
-          ? signJwt(
-              { aud: connectionId, exp: Math.floor(Date.now() / 1000) + RECONNECTION_TOKEN_DAYS * 86400 },
+          ? signReconnectionToken(
+              connectionId,
               service.config.key,
+              Math.floor(Date.now() / 1000) + RECONNECTION_TOKEN_DAYS * 86400,
             )
           : undefined;
       c.enqueue(connectedFrame(connectionId, userId, reconnectionToken));
@@ -199,12 +206,17 @@ function safeDecode(s: string): string | null {
 
 /** The lowercased, decoded path of an audience URL (hosts are loopback aliases; not compared). */
 export function audiencePath(aud: string): string | null {
-  try {
-    const u = new URL(aud);
-    return (safeDecode(u.pathname) ?? u.pathname).replace(/\/+$/, "").toLowerCase();
-  } catch {
-    return null;
+  const scheme = aud.indexOf("://");
+  if (scheme <= 0) return null;
+  const slash = aud.indexOf("/", scheme + 3);
+  if (slash === -1) return "";
+  let end = aud.length;
+  for (const ch of ["?", "#"]) {
+    const at = aud.indexOf(ch, slash);
+    if (at !== -1 && at < end) end = at;
   }
+  const path = aud.slice(slash, end);
+  return (safeDecode(path) ?? path).replace(/\/+$/, "").toLowerCase();
 }
 
 function claimsForUpstream(claims: JwtClaims): Record<string, unknown> {

@@ -157,9 +157,12 @@ export class Hub {
     }
     let plain: Buffer | undefined;
     let json: Buffer | undefined;
+    let reliable: Map<number, Buffer> | undefined;
     for (const c of this.connections.values()) {
-      if (c.pending !== null || c.logMark !== 0 || c.kind === RELIABLE || c.socket === null) {
+      if (c.pending !== null || c.logMark !== 0 || c.socket === null) {
         c.flush(log);
+      } else if (c.kind === RELIABLE) {
+        c.writeReliableLog(log, (reliable ??= new Map()));
       } else if (c.kind === PLAIN) {
         c.writeShared((plain ??= concatFrames(log, PLAIN)), log.length);
       } else {

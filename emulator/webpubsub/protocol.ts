@@ -111,7 +111,13 @@ export function writeReliableFrame(
   const n = digits(seq);
   let at = writeHeader(target, offset, OP_TEXT, prefix.length + n + 1);
   at += prefix.copy(target, at);
-  at += target.write(String(seq), at, "latin1");
+  // Digits written in place: no string per frame.
+  let v = seq;
+  for (let i = at + n - 1; i >= at; i--) {
+    target[i] = 0x30 + (v % 10);
+    v = Math.floor(v / 10);
+  }
+  at += n;
   target[at] = SEQ_SUFFIX;
   return at + 1;
 }
