@@ -30,9 +30,11 @@ function secret(key: string): KeyObject {
   return k;
 }
 
-/** HMAC-SHA256 of `data` with the key's UTF-8 bytes. */
-export function hmac(key: string, data: string): Buffer {
-  return createHmac("sha256", secret(key)).update(data).digest();
+/** HMAC-SHA256 of the concatenated `parts` with the key's UTF-8 bytes. */
+export function hmac(key: string, ...parts: string[]): Buffer {
+  const h = createHmac("sha256", secret(key));
+  for (const p of parts) h.update(p);
+  return h.digest();
 }
 
 /** Signs `claims` with HS256; `iat` is added when absent. */
@@ -66,7 +68,7 @@ export function verifyJwt(token: string, key: string, skewSeconds: number, now =
   if (!isObject(header) || header.alg !== "HS256")
     return { ok: false, reason: "The token must be signed with HS256." };
   if (!isObject(claims)) return { ok: false, reason: "The token has no claims." };
-  const expected = hmac(key, `${headerPart}.${payloadPart}`);
+  const expected = hmac(key, headerPart, ".", payloadPart);
   const given = Buffer.from(signaturePart, "base64url");
   if (given.length !== expected.length || !timingSafeEqual(given, expected))
     return { ok: false, reason: "The token signature is invalid." };

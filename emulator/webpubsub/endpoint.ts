@@ -45,7 +45,13 @@ export function handleClientUpgrade(
   head: Buffer,
 ): void {
   socket.on("error", ignore);
-  const url = new URL(req.url ?? "/", "http://localhost");
+  // Split by hand: a URL object per handshake is garbage that makes V8's young generation grow.
+  const raw = req.url ?? "/";
+  const q = raw.indexOf("?");
+  const url = {
+    pathname: q === -1 ? raw : raw.slice(0, q),
+    searchParams: new URLSearchParams(q === -1 ? "" : raw.slice(q + 1)),
+  };
   const reject = (status: number, code: string, message: string, headers?: Record<string, string>): void => {
     service.config.logger.info("client-rejected", { status, code });
     rejectUpgrade(socket, status, { code, message }, headers);
@@ -112,7 +118,6 @@ export function handleClientUpgrade(
   const claims = verified.claims;
   const start = (userId: string | null, roles: string[], groups: string[]): void => {
     if (socket.destroyed) return;
-    writeHandshake(socket, upgrade.key, chosen.name);
     const kind: Kind = chosen.kind;
     const publishMode = url.searchParams.get("webpubsub_mode");
     const publishGroup =
@@ -129,6 +134,8 @@ export function handleClientUpgrade(
     });
     hub.add(c);
     for (const g of groups) if (validGroupName(g)) hub.join(c, g);
+    // The connected system message goes out with the 101 response, so that it is the first frame.
+    let connected: Buffer | undefined;
     if (kind !== 0) {
       const reconnectionToken =
         kind === RELIABLE
@@ -138,8 +145,9 @@ export function handleClientUpgrade(
               Math.floor(Date.now() / 1000) + RECONNECTION_TOKEN_DAYS * 86400,
             )
           : undefined;
-      c.enqueue(connectedFrame(connectionId, userId, reconnectionToken));
+      connected = connectedFrame(connectionId, userId, reconnectionToken);
     }
+    writeHandshake(socket, upgrade.key, chosen.name, connected);
     c.attach(socket, head);
     service.config.logger.info("connected", {
       hub: hub.name,

@@ -71,14 +71,19 @@ export function checkUpgrade(req: IncomingMessage): UpgradeCheck {
   return { ok: true, key: key.trim(), protocols };
 }
 
-/** Completes the handshake: writes the 101 response. */
-export function writeHandshake(socket: Duplex, key: string, protocol: string | undefined): void {
-  socket.write(
+/** Completes the handshake: writes the 101 response and, in the same write, a first frame. */
+export function writeHandshake(
+  socket: Duplex,
+  key: string,
+  protocol: string | undefined,
+  firstFrame?: Buffer,
+): void {
+  const head =
     "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
-      `Sec-WebSocket-Accept: ${acceptKey(key)}\r\n` +
-      (protocol === undefined ? "" : `Sec-WebSocket-Protocol: ${protocol}\r\n`) +
-      "\r\n",
-  );
+    `Sec-WebSocket-Accept: ${acceptKey(key)}\r\n` +
+    (protocol === undefined ? "" : `Sec-WebSocket-Protocol: ${protocol}\r\n`) +
+    "\r\n";
+  socket.write(firstFrame === undefined ? head : Buffer.concat([Buffer.from(head, "latin1"), firstFrame]));
 }
 
 /** Refuses an upgrade with an HTTP response and a JSON error body, then closes the socket. */
