@@ -1,8 +1,8 @@
 /**
  * The server side of RFC 6455, just what the emulator needs: the opening handshake, an
  * incremental frame reader and unmasked frame writing. The emulator does not wrap each socket
- * in a `ws` WebSocket: measured on the benchmark machine, that object graph costs ~1.7 KB of
- * RSS per idle connection more than a bare socket (see docs/webpubsub-emulator.md), and fan-out
+ * in a `ws` WebSocket: measured on the benchmark machine, that object graph costs about 1 KB of
+ * JS heap per idle connection more than the emulator's own state (bench/webpubsub), and fan-out
  * writes pre-framed buffers straight to the socket anyway. Extensions (permessage-deflate) are
  * declined, which RFC 6455 allows and the SDKs accept.
  */
