@@ -228,6 +228,19 @@ describe("Web PubSub client endpoint", () => {
     expect(await listener.closed).toMatchObject({ code: 1011 });
   });
 
+  it("answers the SDK's keep-alive pings, so an idle SDK client stays connected", async () => {
+    const emulator = await startEmulator();
+    const service = serviceClient(emulator);
+    // The SDK closes a connection that hears nothing for keepAliveTimeoutInMs; pongs prevent it.
+    const c = await sdkClient((await service.getClientAccessToken()).url, {
+      keepAliveIntervalInMs: 50,
+      keepAliveTimeoutInMs: 300,
+    });
+    await sleep(1000);
+    expect(c.events.map((e) => e.type)).toEqual(["connected"]);
+    expect(emulator.stats().recoveries).toBe(0);
+  });
+
   it("keeps connections alive: pong for ping, WebSocket pings when silent, and drops dead ones", async () => {
     const emulator = await startEmulator({ keepAliveIntervalMs: 100, keepAliveTimeoutMs: 400 });
     const service = serviceClient(emulator);

@@ -1,13 +1,6 @@
 import { createHmac } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import {
-  audiences,
-  signJwt,
-  signReconnectionToken,
-  stringList,
-  verifyJwt,
-  verifyReconnectionToken,
-} from "./auth.js";
+import { audiences, randomId, sameSecret, signJwt, stringList, verifyJwt } from "./auth.js";
 
 const KEY = "0123456789abcdef0123456789abcdef";
 
@@ -64,17 +57,12 @@ describe("JWT HS256", () => {
     expect(audiences({})).toEqual([]);
   });
 
-  it("binds reconnection tokens to one connection, one key and an expiry", () => {
-    const exp = Math.floor(Date.now() / 1000) + 60;
-    const token = signReconnectionToken("conn-1", KEY, exp);
-    expect(verifyReconnectionToken(token, "conn-1", KEY)).toBe(true);
-    expect(verifyReconnectionToken(token, "conn-2", KEY)).toBe(false);
-    expect(verifyReconnectionToken(token, "conn-1", KEY + "x")).toBe(false);
-    expect(verifyReconnectionToken(token.replace(String(exp), String(exp + 1)), "conn-1", KEY)).toBe(false);
-    expect(verifyReconnectionToken(signReconnectionToken("conn-1", KEY, exp - 120), "conn-1", KEY)).toBe(
-      false,
-    );
-    expect(verifyReconnectionToken("junk", "conn-1", KEY)).toBe(false);
-    expect(verifyReconnectionToken(".x", "conn-1", KEY)).toBe(false);
+  it("makes random URL-safe ids and compares secrets", () => {
+    const ids = new Set(Array.from({ length: 1000 }, () => randomId()));
+    expect(ids.size).toBe(1000);
+    for (const id of ids) expect(id).toMatch(/^[A-Za-z0-9_-]{22}$/);
+    expect(sameSecret("abc", "abc")).toBe(true);
+    expect(sameSecret("abc", "abd")).toBe(false);
+    expect(sameSecret("abc", "abcd")).toBe(false);
   });
 });

@@ -3,7 +3,7 @@
  * base64-decoded), for REST calls, client access tokens and our reconnection tokens alike.
  * node:crypto only; no dependency.
  */
-import { createHmac, createSecretKey, timingSafeEqual, type KeyObject } from "node:crypto";
+import { createHmac, createSecretKey, randomBytes, timingSafeEqual, type KeyObject } from "node:crypto";
 
 export interface JwtClaims {
   aud?: string | string[];
@@ -100,24 +100,24 @@ function isObject(value: unknown): value is Record<string, unknown> {
 }
 
 /**
- * Reconnection tokens: `<exp>.<HMAC of connection id and exp>`, bound to one connection. Opaque
- * to the SDK, and smaller and cheaper than a JWT, since every reliable connection gets one.
+ * Random URL-safe ids (22 characters, 128 bits) for connection ids and reconnection tokens,
+ * cut from a pooled random buffer: one native call per 256 ids rather than one per connection.
  */
-export function signReconnectionToken(connectionId: string, key: string, exp: number): string {
-  return `${exp}.${hmac(key, `reconnect:${connectionId}:${exp}`).toString("base64url")}`;
+let pool = Buffer.alloc(0);
+let poolAt = 0;
+export function randomId(): string {
+  if (poolAt + 16 > pool.length) {
+    pool = randomBytes(4096);
+    poolAt = 0;
+  }
+  const id = pool.toString("base64url", poolAt, poolAt + 16);
+  poolAt += 16;
+  return id;
 }
 
-export function verifyReconnectionToken(
-  token: string,
-  connectionId: string,
-  key: string,
-  now = Date.now(),
-): boolean {
-  const dot = token.indexOf(".");
-  if (dot <= 0) return false;
-  const exp = Number(token.slice(0, dot));
-  if (!Number.isSafeInteger(exp) || exp * 1000 < now) return false;
-  const given = Buffer.from(token.slice(dot + 1), "base64url");
-  const expected = hmac(key, `reconnect:${connectionId}:${exp}`);
-  return given.length === expected.length && timingSafeEqual(given, expected);
+/** Compares secrets without leaking where they differ. */
+export function sameSecret(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
 }

@@ -7,6 +7,7 @@
  * the socket, and there is no per-connection timer while a connection is healthy.
  */
 import type { Socket } from "node:net";
+import { randomId } from "./auth.js";
 import type { FilterTarget } from "./filter.js";
 import type { Hub } from "./hub.js";
 import type { Permissions } from "./permissions.js";
@@ -63,6 +64,8 @@ const EMPTY_CLOSE = encodeFrame(OP_CLOSE, Buffer.alloc(0));
 
 /** The unacknowledged messages of a reliable connection, sequence ids `acked+1 … seq`. */
 class Reliable {
+  /** The secret a recovering client presents; valid while this connection exists. */
+  readonly token = randomId();
   seq = 0;
   acked = 0;
   bytes = 0;
@@ -140,6 +143,11 @@ export class Connection implements FilterTarget, FrameSink {
 
   get isReliable(): boolean {
     return this.rel !== null;
+  }
+
+  /** The reconnection token of a reliable connection (`null` for the other protocols). */
+  get reconnectionToken(): string | null {
+    return this.rel?.token ?? null;
   }
 
   // ---- socket ----------------------------------------------------------------------------

@@ -5,17 +5,9 @@
  * (`awps_connection_id` + `awps_reconnection_token`). A refused recovery is an upgrade followed
  * by close 1008, the only answer that stops the SDK's recovery loop.
  */
-import { randomBytes } from "node:crypto";
 import type { IncomingMessage } from "node:http";
 import type { Socket } from "node:net";
-import {
-  audiences,
-  signReconnectionToken,
-  stringList,
-  verifyJwt,
-  verifyReconnectionToken,
-  type JwtClaims,
-} from "./auth.js";
+import { audiences, randomId, sameSecret, stringList, verifyJwt, type JwtClaims } from "./auth.js";
 import { Connection } from "./connection.js";
 import { Permissions } from "./permissions.js";
 import { RELIABLE, connectedFrame, selectSubprotocol, validGroupName, type Kind } from "./protocol.js";
@@ -30,8 +22,6 @@ import {
 
 /** Hub names as the service accepts them. */
 export const HUB_PATTERN = /^[A-Za-z][A-Za-z0-9_`,.[\]]{0,127}$/;
-
-const RECONNECTION_TOKEN_DAYS = 7;
 
 export function isClientPath(pathname: string): boolean {
   return pathname === "/client" || pathname.startsWith("/client/");
@@ -101,10 +91,10 @@ export function handleClientUpgrade(
       socket.end(encodeClose(CLOSE_POLICY_VIOLATION, reason));
       service.linger(socket);
     };
-    if (!verifyReconnectionToken(recoveryToken, recoveryId, service.config.key))
-      return refuse("Invalid reconnection token.");
     const c = hub.connections.get(recoveryId);
     if (c === undefined) return refuse("The connection does not exist or can no longer be recovered.");
+    if (c.reconnectionToken === null || !sameSecret(recoveryToken, c.reconnectionToken))
+      return refuse("Invalid reconnection token.");
     if (!c.isReliable || chosen.kind !== RELIABLE)
       return refuse("Only reliable connections can be recovered.");
     c.attach(socket, head);
@@ -114,7 +104,7 @@ export function handleClientUpgrade(
     return;
   }
 
-  const connectionId = randomBytes(16).toString("base64url");
+  const connectionId = randomId();
   const claims = verified.claims;
   const start = (userId: string | null, roles: string[], groups: string[]): void => {
     if (socket.destroyed) return;
@@ -137,15 +127,7 @@ export function handleClientUpgrade(
     // The connected system message goes out with the 101 response, so that it is the first frame.
     let connected: Buffer | undefined;
     if (kind !== 0) {
-      const reconnectionToken =
-        kind === RELIABLE
-          ? signReconnectionToken(
-              connectionId,
-              service.config.key,
-              Math.floor(Date.now() / 1000) + RECONNECTION_TOKEN_DAYS * 86400,
-            )
-          : undefined;
-      connected = connectedFrame(connectionId, userId, reconnectionToken);
+      connected = connectedFrame(connectionId, userId, c.reconnectionToken ?? undefined);
     }
     writeHandshake(socket, upgrade.key, chosen.name, connected);
     c.attach(socket, head);

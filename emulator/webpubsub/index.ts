@@ -138,7 +138,7 @@ export async function startWebPubSubEmulator(
 
   const servers: Server[] = [];
   let actualPort = port;
-  try {
+  const listenAll = async (): Promise<void> => {
     for (const [i, address] of addresses.entries()) {
       const server = createServer({ noDelay: true }, onRequest);
       server.on("upgrade", onUpgrade);
@@ -156,15 +156,26 @@ export async function startWebPubSubEmulator(
         throw err;
       }
     }
-  } catch (err) {
-    await Promise.all(servers.map((s) => closeServer(s)));
-    await service.shutdown();
-    if ((err as NodeJS.ErrnoException).code === "EADDRINUSE")
-      throw new HeraldError("HERALD_PORT_IN_USE", `port ${port} on ${host} is already in use`, {
-        target: "port",
-        cause: err,
-      });
-    throw err;
+  };
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await listenAll();
+      break;
+    } catch (err) {
+      await Promise.all(servers.splice(0).map((s) => closeServer(s)));
+      // With port 0 the port free on 127.0.0.1 may be taken on ::1: pick another.
+      if (port === 0 && attempt < 5 && (err as NodeJS.ErrnoException).code === "EADDRINUSE") {
+        actualPort = 0;
+        continue;
+      }
+      await service.shutdown();
+      if ((err as NodeJS.ErrnoException).code === "EADDRINUSE")
+        throw new HeraldError("HERALD_PORT_IN_USE", `port ${port} on ${host} is already in use`, {
+          target: "port",
+          cause: err,
+        });
+      throw err;
+    }
   }
 
   const urlHost =

@@ -169,5 +169,6 @@ export class Service {
           }),
       ),
     );
+    this.upstream.close();
   }
 }

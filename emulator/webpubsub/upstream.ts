@@ -6,6 +6,8 @@
  * body (if any) goes back to the client as a server message.
  */
 import { createHmac } from "node:crypto";
+import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from "node:http";
+import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
 import type { Connection } from "./connection.js";
 import type { DataType } from "./protocol.js";
 import type { ServiceConfig } from "./service.js";
@@ -39,10 +41,24 @@ export interface ConnectRequest {
 
 const TIMEOUT_MS = 10_000;
 
+interface UpstreamResponse {
+  status: number;
+  contentType: string;
+  body: Buffer;
+}
+
 export class Upstream {
   private nextId = 1;
+  // Own agents, so that shutting the emulator down leaves no keep-alive socket behind.
+  private readonly httpAgent = new HttpAgent({ keepAlive: true });
+  private readonly httpsAgent = new HttpsAgent({ keepAlive: true });
 
   constructor(private readonly config: ServiceConfig) {}
+
+  close(): void {
+    this.httpAgent.destroy();
+    this.httpsAgent.destroy();
+  }
 
   private settings(hub: string): EventHandlerSettings | undefined {
     return this.config.eventHandlers.get(hub) ?? this.config.eventHandlers.get("*");
@@ -80,7 +96,7 @@ export class Upstream {
       subprotocols: request.subprotocols,
       clientCertificates: [],
     });
-    let res: Response;
+    let res: UpstreamResponse;
     try {
       res = await this.post(
         s,
@@ -101,7 +117,7 @@ export class Upstream {
       return { ok: false, status: res.status, message: "The connect event handler refused the client." };
     if (res.status < 200 || res.status >= 300)
       return { ok: false, status: 500, message: `The connect event handler answered ${res.status}.` };
-    const text = await res.text();
+    const text = res.body.toString("utf8");
     if (text.trim() === "") return { ok: true };
     try {
       const v = JSON.parse(text) as Record<string, unknown>;
@@ -141,7 +157,7 @@ export class Upstream {
   ): Promise<UserEventResult> {
     const s = this.settings(hub);
     if (s === undefined) return { ok: false, message: `No event handler accepts the event '${event}'.` };
-    let res: Response;
+    let res: UpstreamResponse;
     try {
       res = await this.post(s, hub, event, `azure.webpubsub.user.${event}`, c.id, c.userId, {
         contentType: CONTENT_TYPES[dataType],
@@ -154,12 +170,11 @@ export class Upstream {
     }
     if (res.status < 200 || res.status >= 300) {
       this.config.logger.warn("upstream-error", { hub, event, connectionId: c.id, status: res.status });
-      await res.arrayBuffer().catch(() => undefined);
       return { ok: false, message: `The event handler answered ${res.status}.` };
     }
-    const body = Buffer.from(await res.arrayBuffer());
+    const body = res.body;
     if (res.status === 204 || body.length === 0) return { ok: true };
-    const type = (res.headers.get("content-type") ?? "").toLowerCase();
+    const type = res.contentType.toLowerCase();
     const responseType: DataType = type.startsWith("application/json")
       ? "json"
       : type.startsWith("text/")
@@ -187,8 +202,7 @@ export class Upstream {
       body,
       subprotocol: c.subprotocol,
     }).then(
-      async (res) => {
-        await res.arrayBuffer().catch(() => undefined);
+      (res) => {
         if (res.status >= 300)
           this.config.logger.warn("upstream-error", { hub, event, connectionId: c.id, status: res.status });
       },
@@ -204,7 +218,7 @@ export class Upstream {
     connectionId: string,
     userId: string | null,
     payload: { contentType: string; body: string | Buffer; subprotocol?: string | undefined },
-  ): Promise<Response> {
+  ): Promise<UpstreamResponse> {
     const url = s.urlTemplate
       .replaceAll("{hub}", encodeURIComponent(hub))
       .replaceAll("{event}", encodeURIComponent(event));
@@ -224,11 +238,36 @@ export class Upstream {
     };
     if (userId !== null) headers["ce-userid"] = userId;
     if (payload.subprotocol !== undefined) headers["ce-subprotocol"] = payload.subprotocol;
-    return fetch(url, {
-      method: "POST",
-      headers,
-      body: typeof payload.body === "string" ? payload.body : new Uint8Array(payload.body),
-      signal: AbortSignal.timeout(TIMEOUT_MS),
+    const target = new URL(url);
+    const secure = target.protocol === "https:";
+    const body = typeof payload.body === "string" ? Buffer.from(payload.body) : payload.body;
+    headers["content-length"] = String(body.length);
+    return new Promise((resolve, reject) => {
+      const req = (secure ? httpsRequest : httpRequest)(
+        target,
+        { method: "POST", headers, agent: secure ? this.httpsAgent : this.httpAgent, timeout: TIMEOUT_MS },
+        (res: IncomingMessage) => {
+          const chunks: Buffer[] = [];
+          let size = 0;
+          res.on("data", (chunk: Buffer) => {
+            size += chunk.length;
+            // An answer goes back to one client as a message: keep it within the message limit.
+            if (size > this.config.maxMessageBytes) res.destroy(new Error("answer too large"));
+            else chunks.push(chunk);
+          });
+          res.on("error", reject);
+          res.on("end", () =>
+            resolve({
+              status: res.statusCode ?? 500,
+              contentType: String(res.headers["content-type"] ?? ""),
+              body: Buffer.concat(chunks),
+            }),
+          );
+        },
+      );
+      req.on("timeout", () => req.destroy(new Error("timeout")));
+      req.on("error", reject);
+      req.end(body);
     });
   }
 }
