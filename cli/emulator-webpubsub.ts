@@ -43,7 +43,12 @@ Prints "ready <url>" when listening; stops cleanly on SIGINT or SIGTERM.`,
       eventHandler: values["event-handler"],
       logger: stderrLogger(values.verbose === true),
     });
-    process.stderr.write(`herald: Web PubSub connection string: ${emulator.connectionString}\n`);
+    // The development key is public; a key of your own is a secret and stays out of the output.
+    const shown =
+      emulator.key === DEV_ACCESS_KEY
+        ? emulator.connectionString
+        : emulator.connectionString.replace(`AccessKey=${emulator.key}`, "AccessKey=<your key>");
+    process.stderr.write(`herald: Web PubSub connection string: ${shown}\n`);
     return serveUntilSignal(emulator, emulator.url);
   },
 };

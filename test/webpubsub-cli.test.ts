@@ -39,4 +39,40 @@ describe("herald emulator webpubsub", () => {
     expect(remote.code).toBe(1);
     expect(remote.stderr).toMatch(/HERALD_INVALID_CONFIG: host must be a loopback address/);
   });
+
+  it("uses a key of its own and keeps it out of its output", async () => {
+    const key = "my-own-local-key-0123456789-abcdefghij";
+    const server = await startHerald([
+      "emulator",
+      "webpubsub",
+      "--port",
+      "0",
+      "--host",
+      "127.0.0.1",
+      "--key",
+      key,
+    ]);
+    onCleanup(async () => {
+      await server.stop("SIGKILL");
+    });
+    await waitFor(() => server.stderr().includes("connection string"), "connection string line");
+    expect(server.stderr()).toContain("AccessKey=<your key>");
+    expect(server.stderr()).not.toContain(key);
+    const port = new URL(server.url).port;
+    const service = new WebPubSubServiceClient(
+      `Endpoint=http://127.0.0.1;Port=${port};AccessKey=${key};Version=1.0;`,
+      "cli",
+      {
+        allowInsecureConnection: true,
+      },
+    );
+    expect(await service.groupExists("nothing")).toBe(false);
+    const wrong = new WebPubSubServiceClient(
+      `Endpoint=http://127.0.0.1;Port=${port};AccessKey=${DEV_ACCESS_KEY};Version=1.0;`,
+      "cli",
+      { allowInsecureConnection: true },
+    );
+    await expect(wrong.groupExists("nothing")).rejects.toMatchObject({ statusCode: 401 });
+    expect(await server.stop("SIGTERM")).toBe(0);
+  });
 });
