@@ -419,7 +419,7 @@ async function main(): Promise<void> {
     .join("\n");
   const text = `# Web PubSub fan-out benchmark: results
 
-Command: \`npm run bench:webpubsub -- ${process.argv.slice(2).join(" ")}\`
+Command: \`npm run bench:webpubsub${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(" ")}` : ""}\`
 Date: ${new Date().toISOString()}
 Machine: ${machine()}
 Parameters: ${o.runs} runs (medians below), ${o.payloadBytes}-byte JSON payload, sendToAll over HTTP
