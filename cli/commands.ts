@@ -1,6 +1,7 @@
 import type { Command } from "./command.js";
 import { emulatorServiceBus } from "./emulator-servicebus.js";
+import { emulatorWebPubSub } from "./emulator-webpubsub.js";
 import { gatewayCommand } from "./gateway.js";
 
 /** Every CLI command, in the order `herald --help` lists them. */
-export const commands: readonly Command[] = [gatewayCommand, emulatorServiceBus];
+export const commands: readonly Command[] = [gatewayCommand, emulatorServiceBus, emulatorWebPubSub];
