@@ -287,7 +287,8 @@ describe("Bicep templates", () => {
 
   beforeAll(async () => {
     out = await mkdtemp(join(tmpdir(), "herald-bicep-"));
-    // One process per command keeps this to a few seconds (the CLI starts in about one).
+    // One process per command keeps this to a few seconds (the CLI starts in about one);
+    // --no-restore keeps it off the network (it would fetch the public module index).
     let lintParams: { code: number; output: string };
     [runs.build, runs.params, runs.lint, lintParams] = await Promise.all([
       run(cli, ["build", "--no-restore", "--pattern", "**/*.bicep", "--outdir", join(out, "templates")]),

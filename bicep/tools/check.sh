@@ -17,6 +17,7 @@ export HERALD_JWT_ISSUER="${HERALD_JWT_ISSUER:-https://login.example.com/}"
 export HERALD_JWT_AUDIENCE="${HERALD_JWT_AUDIENCE:-api://herald-ci}"
 
 log="$out/diagnostics.txt"
+# --no-restore keeps the CLI off the network: without it, build and lint fetch the public module index.
 "$bicep" build --no-restore --pattern '**/*.bicep' --outdir "$out/templates" 2>&1 | tee -a "$log"
 "$bicep" build-params --no-restore main.bicepparam --outdir "$out/params" 2>&1 | tee -a "$log"
 "$bicep" lint --no-restore --pattern '**/*.bicep' 2>&1 | tee -a "$log"
