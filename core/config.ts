@@ -209,3 +209,23 @@ export function readSettings(env: Readonly<Record<string, string | undefined>>):
 export const SECRET_SETTINGS: readonly SettingName[] = (Object.keys(SETTINGS) as SettingName[]).filter(
   (name) => SETTINGS[name].kind === "secret",
 );
+
+/**
+ * Settings Herald needs in Azure, where every connection uses a managed identity and streams live in
+ * Table Storage. The Bicep templates set each of them on both the gateway and the Functions app, and
+ * `docs/deploy.md` lists them; `test/bicep.test.ts` checks both.
+ */
+export const AZURE_REQUIRED_SETTINGS = [
+  "HERALD_SERVICEBUS__fullyQualifiedNamespace",
+  "HERALD_TOPIC",
+  "HERALD_SUBSCRIPTION",
+  "HERALD_WEBPUBSUB__serviceUri",
+  "HERALD_WEBPUBSUB_HUB",
+  "HERALD_STORE",
+  "HERALD_STORAGE__tableServiceUri",
+  "HERALD_STREAMS_TABLE",
+  "HERALD_JWT_JWKS_URL",
+  "HERALD_JWT_ISSUER",
+  "HERALD_JWT_AUDIENCE",
+  "HERALD_PUBLIC_URL",
+] as const satisfies readonly SettingName[];
