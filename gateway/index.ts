@@ -1,5 +1,5 @@
 import { DefaultAzureCredential } from "@azure/identity";
-import { ServiceBusClient } from "@azure/service-bus";
+import { RetryMode, ServiceBusClient } from "@azure/service-bus";
 import { WebPubSubServiceClient } from "@azure/web-pubsub";
 import { HeraldError } from "../core/errors.js";
 import type { Settings } from "../core/config.js";
@@ -36,10 +36,25 @@ function isLoopbackHttp(connectionString: string): boolean {
   return /Endpoint=http:\/\/(localhost|127\.\d+\.\d+\.\d+|\[::1\])[:/;]/i.test(connectionString);
 }
 
+/**
+ * Reconnect quickly after a dropped connection, backing off to 30 s (the SDK's default waits 30 s),
+ * and give up on an operation after 10 s: a settlement of a message received on a connection that
+ * has since dropped otherwise holds a processing slot for the SDK's default 60 s.
+ */
+const BUS_RETRY = {
+  retryOptions: {
+    maxRetries: 5,
+    retryDelayInMs: 500,
+    maxRetryDelayInMs: 30_000,
+    mode: RetryMode.Exponential,
+    timeoutInMs: 10_000,
+  },
+};
+
 function serviceBusClient(settings: Settings): ServiceBusClient {
-  if (settings.HERALD_SERVICEBUS) return new ServiceBusClient(settings.HERALD_SERVICEBUS);
+  if (settings.HERALD_SERVICEBUS) return new ServiceBusClient(settings.HERALD_SERVICEBUS, BUS_RETRY);
   const namespace = settings.HERALD_SERVICEBUS__fullyQualifiedNamespace;
-  if (namespace) return new ServiceBusClient(namespace, new DefaultAzureCredential());
+  if (namespace) return new ServiceBusClient(namespace, new DefaultAzureCredential(), BUS_RETRY);
   throw new HeraldError(
     "HERALD_INVALID_CONFIG",
     "HERALD_SERVICEBUS: set a Service Bus connection string, or HERALD_SERVICEBUS__fullyQualifiedNamespace for a managed identity",

@@ -9,7 +9,7 @@ import { describeStreamStore, fakeClock, readAll } from "../gateway/store/contra
 import { partitionKeyOf } from "../gateway/store/keys.js";
 import { TableStreamStore, type TableStreamStoreOptions } from "../gateway/store/table.js";
 import { StreamStoreError, type StreamStore } from "../gateway/store/types.js";
-import { startAzurite, type RunningAzurite } from "./helpers/azurite.js";
+import { startAzurite, type RunningAzurite } from "../emulator/azurite.js";
 
 let azurite: RunningAzurite;
 beforeAll(async () => {

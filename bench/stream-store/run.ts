@@ -10,7 +10,7 @@ import { cpus, totalmem } from "node:os";
 import { MemoryStreamStore } from "../../gateway/store/memory.js";
 import { TableStreamStore } from "../../gateway/store/table.js";
 import type { StreamStore, StreamStoreStats } from "../../gateway/store/types.js";
-import { startAzurite, type RunningAzurite } from "../../test/helpers/azurite.js";
+import { startAzurite, type RunningAzurite } from "../../emulator/azurite.js";
 
 interface Scenario {
   name: string;

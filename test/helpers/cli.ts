@@ -44,9 +44,15 @@ export interface RunningServer {
 }
 
 /** Starts a long-running `herald …` server and resolves once it prints `ready <url>`. */
-export function startHerald(args: string[], options: { timeoutMs?: number } = {}): Promise<RunningServer> {
+export function startHerald(
+  args: string[],
+  options: { timeoutMs?: number; env?: Record<string, string> } = {},
+): Promise<RunningServer> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [HERALD_BIN, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [HERALD_BIN, ...args], {
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, ...options.env },
+    });
     let stdout = "";
     let stderr = "";
     const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));

@@ -1,7 +1,6 @@
 /**
- * Starts a real Azurite (the `azurite` npm package) as a child process on free loopback ports, in
- * memory, and stops it by its pid. Used by the stream-store integration tests, the benchmarks and the
- * dev stack.
+ * Runs a real Azurite (the `azurite` npm package) as a child process on loopback, in memory or on
+ * disk, and stops it by its pid. Used by `herald start`, the integration tests and the benchmarks.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -24,6 +23,10 @@ export interface AzuriteOptions {
   timeoutMs?: number;
   /** Passes Azurite's own output through to this process's stderr (debugging). @default false */
   verbose?: boolean;
+  /** Fixed ports per service (e.g. the usual 10000/10001/10002); free ports when absent. */
+  ports?: Partial<Record<AzuriteService, number>>;
+  /** Keep data in this folder across restarts; in memory when absent. */
+  location?: string;
 }
 
 export interface RunningAzurite {
@@ -94,18 +97,16 @@ async function attempt(
   services: AzuriteService[],
   timeoutMs: number,
   verbose: boolean,
+  fixed: Partial<Record<AzuriteService, number>>,
+  location: string | undefined,
 ): Promise<RunningAzurite> {
   const ports: Partial<Record<AzuriteService, number>> = {};
-  for (const service of services) ports[service] = await freePort();
+  for (const service of services) ports[service] = fixed[service] ?? (await freePort());
   // Azurite writes debug and extent files under its workspace even in memory mode for some services.
-  const workspace = mkdtempSync(join(tmpdir(), "herald-azurite-"));
-  const args = [
-    ORPHAN_GUARD,
-    azuriteScript(services),
-    "--inMemoryPersistence",
-    "--skipApiVersionCheck",
-    "--loose",
-  ];
+  const workspace = location ?? mkdtempSync(join(tmpdir(), "herald-azurite-"));
+  const args = [ORPHAN_GUARD, azuriteScript(services), "--skipApiVersionCheck", "--loose"];
+  if (location) args.push("--location", location);
+  else args.push("--inMemoryPersistence");
   args.push("--disableTelemetry", "--silent");
   for (const service of services) {
     args.push(`--${service}Host`, "127.0.0.1", `--${service}Port`, String(ports[service]));
@@ -120,7 +121,7 @@ async function attempt(
   child.stderr?.on("data", collect);
   const cleanup = async (): Promise<void> => {
     await stop(child);
-    rmSync(workspace, { recursive: true, force: true });
+    if (!location) rmSync(workspace, { recursive: true, force: true });
   };
   const deadline = Date.now() + timeoutMs;
   try {
@@ -168,9 +169,16 @@ export async function startAzurite(options: AzuriteOptions = {}): Promise<Runnin
   if (services.length === 0) throw new Error("startAzurite needs at least one service");
   let last: unknown;
   // A port picked by freePort() can be taken by someone else before Azurite binds it.
-  for (let i = 0; i < 3; i++) {
+  const tries = options.ports ? 1 : 3;
+  for (let i = 0; i < tries; i++) {
     try {
-      return await attempt(services, options.timeoutMs ?? 20_000, options.verbose ?? false);
+      return await attempt(
+        services,
+        options.timeoutMs ?? 20_000,
+        options.verbose ?? false,
+        options.ports ?? {},
+        options.location,
+      );
     } catch (err) {
       last = err;
     }
