@@ -2,6 +2,12 @@ import type { Command } from "./command.js";
 import { emulatorServiceBus } from "./emulator-servicebus.js";
 import { emulatorWebPubSub } from "./emulator-webpubsub.js";
 import { gatewayCommand } from "./gateway.js";
+import { startCommand } from "./start.js";
 
 /** Every CLI command, in the order `herald --help` lists them. */
-export const commands: readonly Command[] = [gatewayCommand, emulatorServiceBus, emulatorWebPubSub];
+export const commands: readonly Command[] = [
+  startCommand,
+  gatewayCommand,
+  emulatorServiceBus,
+  emulatorWebPubSub,
+];

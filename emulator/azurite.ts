@@ -101,7 +101,7 @@ async function attempt(
   location: string | undefined,
 ): Promise<RunningAzurite> {
   const ports: Partial<Record<AzuriteService, number>> = {};
-  for (const service of services) ports[service] = fixed[service] ?? (await freePort());
+  for (const service of services) ports[service] = fixed[service] || (await freePort());
   // Azurite writes debug and extent files under its workspace even in memory mode for some services.
   const workspace = location ?? mkdtempSync(join(tmpdir(), "herald-azurite-"));
   const args = [ORPHAN_GUARD, azuriteScript(services), "--skipApiVersionCheck", "--loose"];
@@ -169,7 +169,7 @@ export async function startAzurite(options: AzuriteOptions = {}): Promise<Runnin
   if (services.length === 0) throw new Error("startAzurite needs at least one service");
   let last: unknown;
   // A port picked by freePort() can be taken by someone else before Azurite binds it.
-  const tries = options.ports ? 1 : 3;
+  const tries = options.ports && Object.values(options.ports).some(Boolean) ? 1 : 3;
   for (let i = 0; i < tries; i++) {
     try {
       return await attempt(

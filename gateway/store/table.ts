@@ -201,9 +201,10 @@ export class TableStreamStore implements StreamStore {
     if ("client" in connection) client = connection.client;
     else {
       // Plain http only for a loopback emulator; the SDK refuses it otherwise.
-      const insecure = /TableEndpoint=http:\/\/(127\.\d+\.\d+\.\d+|localhost|\[::1\])[:/]/i.test(
-        connection.connectionString,
-      );
+      const insecure =
+        /TableEndpoint=http:\/\/(127\.\d+\.\d+\.\d+|localhost|\[::1\])[:/]/i.test(
+          connection.connectionString,
+        ) || /(^|;)\s*UseDevelopmentStorage=true\s*(;|$)/i.test(connection.connectionString);
       try {
         client = TableClient.fromConnectionString(connection.connectionString, tableName, {
           retryOptions: { maxRetries: 2, retryDelayInMs: 100, maxRetryDelayInMs: 1000 },
