@@ -1,0 +1,158 @@
+import type { ServerResponse } from "node:http";
+import type { Socket } from "node:net";
+import type { NotRecovered } from "../../core/cursor.js";
+import { SSE_EVENTS, type CloseEvent, type CloseReason, type ReadyEvent } from "../../core/live.js";
+import { LiveConnection, type StartPosition } from "./connection.js";
+import type { PreparedFrame } from "./frame.js";
+import type { LiveHub } from "./hub.js";
+import { formatSseComment, formatSseEvent } from "./sse-format.js";
+import type { GatewayIdentity } from "./tokens.js";
+
+/** Headers that make proxies pass events through as they come, untouched and uncached. */
+export const SSE_HEADERS: Readonly<Record<string, string>> = {
+  "content-type": "text/event-stream; charset=utf-8",
+  "cache-control": "no-cache, no-transform",
+  "x-accel-buffering": "no",
+};
+
+const HEARTBEAT = Buffer.from(formatSseComment());
+const CRLF = "\r\n";
+/** A replay waits for the socket to drain past this many queued bytes. */
+const REPLAY_HIGH_WATER = 64 * 1024;
+
+/**
+ * An SSE connection: every frame as `id: <cursor>`, `event: notification`, `data: <frame JSON>`. The
+ * event body after the `id:` line is the hub's shared buffer; only the id is built per connection.
+ *
+ * Writes go straight to the socket with HTTP/1.1 chunk framing done here, one chunk per flush, so a
+ * batch of frames costs one socket write (ServerResponse.write would add three writes and a tick per
+ * call). The response has sent its headers by then and nothing else writes to the socket until
+ * `res.end()`, which adds the closing chunk. Without a socket of its own (a pipelined request) or
+ * without chunking (HTTP/1.0) the connection writes through the response instead.
+ */
+export class SseConnection extends LiveConnection {
+  readonly transport = "sse" as const;
+  readonly #res: ServerResponse;
+  #socket: Socket | undefined;
+  #chunked = false;
+
+  constructor(hub: LiveHub, identity: GatewayIdentity, start: readonly StartPosition[], res: ServerResponse) {
+    super(hub, identity, start);
+    this.#res = res;
+  }
+
+  /** Sends the headers and the reconnection delay; call after the hub admitted the connection. */
+  open(headers: Record<string, string>): void {
+    const res = this.#res;
+    res.on("close", () => this.dropped());
+    res.writeHead(200, { ...SSE_HEADERS, ...headers });
+    res.flushHeaders();
+    const socket = res.socket;
+    // A pipelined response gets its socket only once the earlier ones are done: then write through it.
+    if (socket && socket.writable) {
+      this.#socket = socket;
+      this.#chunked = (res as ServerResponse & { chunkedEncoding?: boolean }).chunkedEncoding === true;
+    }
+    this.#text(`retry: ${this.hub.retryMs}\n${formatSseComment("herald")}`);
+  }
+
+  override get bufferedBytes(): number {
+    return this.#socket ? this.#socket.writableLength : this.#res.writableLength;
+  }
+
+  override heartbeat(): void {
+    if (this.closed) return;
+    this.#write([HEARTBEAT], HEARTBEAT.length);
+    if (this.bufferedBytes > this.hub.bufferBytes) this.close("slow-consumer");
+  }
+
+  protected send(frames: readonly PreparedFrame[], replay: boolean): void {
+    const parts: (string | Buffer)[] = [];
+    let bytes = 0;
+    for (let i = 0; i < frames.length; i++) {
+      const frame = frames[i]!;
+      this.advance(frame);
+      const id = `id: ${this.cursor()}\n`;
+      const body = frame.sse;
+      parts.push(id, body);
+      // Cursors are ASCII, so their length is their byte count.
+      bytes += id.length + body.length;
+    }
+    this.#write(parts, bytes);
+    this.hub.countFrames("sse", replay ? "replay" : "live", frames.length);
+    if (!replay && this.bufferedBytes > this.hub.bufferBytes) this.close("slow-consumer");
+  }
+
+  protected lost(marker: NotRecovered): void {
+    this.#text(
+      formatSseEvent({ id: this.cursor(), event: SSE_EVENTS.notRecovered, data: JSON.stringify(marker) }),
+    );
+  }
+
+  protected caughtUp(): void {
+    const cursor = this.cursor();
+    const ready: ReadyEvent = { cursor, streams: this.streams };
+    this.#text(formatSseEvent({ id: cursor, event: SSE_EVENTS.ready, data: JSON.stringify(ready) }));
+  }
+
+  protected replayRoom(): boolean | Promise<boolean> {
+    if (this.bufferedBytes <= REPLAY_HIGH_WATER) return true;
+    const emitter = this.#socket ?? this.#res;
+    return new Promise<boolean>((resolve) => {
+      const done = (ok: boolean): void => {
+        clearTimeout(timer);
+        emitter.off("drain", onDrain);
+        this.#res.off("close", onClose);
+        resolve(ok && !this.closed);
+      };
+      const onDrain = (): void => done(true);
+      const onClose = (): void => done(false);
+      const timer = setTimeout(() => {
+        done(false);
+        this.close("slow-consumer");
+      }, this.hub.stallMs);
+      timer.unref();
+      emitter.on("drain", onDrain);
+      this.#res.on("close", onClose);
+    });
+  }
+
+  protected end(reason: CloseReason): void {
+    const res = this.#res;
+    if (res.writableEnded || res.destroyed) return;
+    const close: CloseEvent = { reason };
+    this.#text(formatSseEvent({ event: SSE_EVENTS.close, data: JSON.stringify(close) }));
+    res.end();
+    // A client that stopped reading never takes the last bytes: drop the socket after a grace period
+    // so its buffer is freed.
+    const socket = res.socket;
+    if (socket && !socket.destroyed) {
+      const timer = setTimeout(() => socket.destroy(), this.hub.closeGraceMs);
+      timer.unref();
+      res.once("finish", () => clearTimeout(timer));
+    }
+  }
+
+  #text(text: string): void {
+    const buffer = Buffer.from(text);
+    this.#write([buffer], buffer.length);
+  }
+
+  #write(parts: readonly (string | Buffer)[], bytes: number): void {
+    const socket = this.#socket;
+    if (!socket) {
+      if (this.#res.writableEnded || this.#res.destroyed) return;
+      for (const part of parts) this.#res.write(part);
+      return;
+    }
+    if (socket.destroyed || this.#res.writableEnded) return;
+    socket.cork();
+    if (this.#chunked) socket.write(bytes.toString(16) + CRLF, "latin1");
+    for (const part of parts) {
+      if (typeof part === "string") socket.write(part, "latin1");
+      else socket.write(part);
+    }
+    if (this.#chunked) socket.write(CRLF, "latin1");
+    socket.uncork();
+  }
+}
