@@ -6,6 +6,7 @@ import { EventSource } from "eventsource";
 import { connect } from "node:net";
 import { describe, expect, it } from "vitest";
 import { parseCursor } from "../core/cursor.js";
+import type { NotificationTarget } from "../core/notification.js";
 import type { Frame } from "../core/streams.js";
 import { openRawSse, startLiveServer, useCleanup, waitFor } from "./helpers/live.js";
 
@@ -131,7 +132,8 @@ describe("SSE transport", () => {
     await waitFor(() => (live.hub.stats().connections.sse === 0 ? true : undefined));
 
     for (let i = 0; i < 1000; i++) {
-      const to = i % 3 === 0 ? { users: ["alice"] } : i % 3 === 1 ? { groups: ["ops"] } : { broadcast: true };
+      const to: NotificationTarget =
+        i % 3 === 0 ? { users: ["alice"] } : i % 3 === 1 ? { groups: ["ops"] } : { broadcast: true };
       await live.publish(to, { i });
     }
     const second = openEventSource(sseUrl(live.url, token, { lastEventId }), register);

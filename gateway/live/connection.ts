@@ -23,6 +23,8 @@ export interface StartPosition {
 
 /** Frames read from the store per page during a replay or gap fill. */
 export const REPLAY_PAGE = 500;
+/** Frames handed to the transport at once during a replay before it may push back. */
+const REPLAY_SLICE = 32;
 /** Replays in a row that may lose their backlog to a faster live feed before the connection gives up. */
 const MAX_FILL_ROUNDS = 8;
 
@@ -273,16 +275,17 @@ export abstract class LiveConnection {
       let frames = r.frames;
       if (frames.length > 0 && frames[0]!.offset <= lane.pos)
         frames = frames.filter((f) => f.offset > lane.pos);
-      if (frames.length > 0) {
+      // In slices, each waiting for the transport: a page of large frames must not pile up in memory.
+      for (let i = 0; i < frames.length; i += REPLAY_SLICE) {
+        const slice = frames.slice(i, i + REPLAY_SLICE);
         // Live frames of other lanes queued earlier go first, so the outbox never reorders a lane.
         this.flush();
-        lane.pos = frames[frames.length - 1]!.offset;
-        this.send(frames, true);
-        if (this.closed) return false;
+        lane.pos = slice[slice.length - 1]!.offset;
+        this.send(slice, true);
+        if (this.closed || !(await this.replayRoom()) || this.closed) return false;
       }
       if (r.cursor > lane.pos) this.#skipTo(lane, r.cursor);
       if (r.cursor >= r.head) return true;
-      if (!(await this.replayRoom()) || this.closed) return false;
     }
   }
 }

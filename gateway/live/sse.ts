@@ -127,9 +127,11 @@ export class SseConnection extends LiveConnection {
     // so its buffer is freed.
     const socket = res.socket;
     if (socket && !socket.destroyed) {
-      const timer = setTimeout(() => socket.destroy(), this.hub.closeGraceMs);
+      const timer = setTimeout(() => {
+        if (socket.writableLength > 0) socket.destroy();
+      }, this.hub.closeGraceMs);
       timer.unref();
-      res.once("finish", () => clearTimeout(timer));
+      socket.once("close", () => clearTimeout(timer));
     }
   }
 

@@ -54,6 +54,8 @@ export interface LiveServerOptions {
   publicUrl?: string;
   webPubSubUrl?: WebPubSubUrlFunction;
   tokenTtlSeconds?: number;
+  /** HERALD_GATEWAY_TOKEN_SECRET; default: a random key. */
+  tokenSecret?: string;
 }
 
 let counter = 0;
@@ -67,7 +69,10 @@ export async function startLiveServer(
   const store = new MemoryStreamStore({ sweepIntervalMs: 0, ...options.store });
   register(store);
   const hub = new LiveHub({ store, metrics, log, retryMs: 50, ...options.hub });
-  const tokens = new GatewayTokens({ ttlSeconds: options.tokenTtlSeconds ?? 600 });
+  const tokens = new GatewayTokens({
+    ttlSeconds: options.tokenTtlSeconds ?? 600,
+    secret: options.tokenSecret,
+  });
   const verifier = createTokenVerifier({ secret: APP_SECRET });
   const http = await startHttpServer({
     host: "127.0.0.1",
@@ -119,7 +124,7 @@ export class SseParser {
   comments = 0;
   retry: number | undefined;
   #buffer = "";
-  #event: Partial<SseMessage> & { data?: string[] } = {};
+  #event: { event?: string; id?: string; data?: string[] } = {};
 
   feed(text: string): void {
     this.#buffer += text;
