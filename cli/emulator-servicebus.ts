@@ -1,5 +1,5 @@
 import { parseArgs } from "node:util";
-import { startServiceBusEmulator } from "../emulator/servicebus/index.js";
+import { startServiceBusEmulator, type Logger } from "../emulator/servicebus/index.js";
 import { parsePort, serveUntilSignal, usageError, type Command } from "./command.js";
 
 export const emulatorServiceBus: Command = {
@@ -14,24 +14,32 @@ Options:
   --port N                 AMQP port (default 5672; 0 picks a free port)
   --management-port N      HTTP management endpoint for ServiceBusAdministrationClient (default 5300)
   --data-dir DIR           keep entities and messages in DIR across restarts (default: memory only)
-  --host HOST              loopback host to listen on (default localhost)
+  --host HOST              loopback host to listen on (default localhost: 127.0.0.1 and ::1)
+  --quiet                  log only warnings and errors (logs go to stderr)
 
 Connection string:
   Endpoint=sb://localhost;SharedAccessKeyName=RootManageSharedAccessKey;SharedAccessKey=SAS_KEY_VALUE;UseDevelopmentEmulator=true;
 
 Prints "ready <amqp url>" when listening; stops cleanly on SIGINT or SIGTERM.`,
   async run(argv) {
-    const { values } = parseArgs({
-      args: argv,
-      strict: true,
-      options: {
-        config: { type: "string" },
-        port: { type: "string" },
-        "management-port": { type: "string" },
-        "data-dir": { type: "string" },
-        host: { type: "string" },
-      },
-    });
+    let values;
+    try {
+      ({ values } = parseArgs({
+        args: argv,
+        strict: true,
+        allowPositionals: false,
+        options: {
+          config: { type: "string" },
+          port: { type: "string" },
+          "management-port": { type: "string" },
+          "data-dir": { type: "string" },
+          host: { type: "string" },
+          quiet: { type: "boolean" },
+        },
+      }));
+    } catch (err) {
+      usageError(err instanceof Error ? err.message : String(err));
+    }
     if (values["data-dir"] === "") usageError("--data-dir needs a directory", "--data-dir");
     const emulator = await startServiceBusEmulator({
       configFile: values.config,
@@ -39,7 +47,22 @@ Prints "ready <amqp url>" when listening; stops cleanly on SIGINT or SIGTERM.`,
       managementPort: parsePort(values["management-port"], "--management-port", 5300),
       dataDir: values["data-dir"],
       host: values.host,
+      logger: stderrLogger(values.quiet === true),
     });
     return serveUntilSignal(emulator, emulator.url);
   },
 };
+
+/** One line per event on stderr (ids and counts only; message bodies are never logged). */
+function stderrLogger(quiet: boolean): Logger {
+  const line = (level: string, message: string): void => {
+    process.stderr.write(`${new Date().toISOString()} servicebus ${level} ${message}\n`);
+  };
+  return {
+    info: (m) => {
+      if (!quiet) line("info", m);
+    },
+    warn: (m) => line("warn", m),
+    error: (m) => line("error", m),
+  };
+}
