@@ -1,9 +1,8 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { toHandlerRequest } from "../http/node.js";
 import { writeLiveError } from "../live/errors.js";
 import { PollConnection } from "../live/poll.js";
 import { requestOrigin } from "../live/origin.js";
-import { gatewayToken, intParam, requestCursor, startPositions } from "../live/request.js";
+import { gatewayToken, nodeLiveRequest, intParam, requestCursor, startPositions } from "../live/request.js";
 import type { LiveEndpointOptions } from "./sse.js";
 
 /** Longest `wait` a poll may ask for: well under the 230 s idle timeouts of Azure's load balancers. */
@@ -21,7 +20,7 @@ export function createPollHandler(
   return async (req, res) => {
     let cors: Record<string, string> = {};
     try {
-      const request = toHandlerRequest(req, "http://localhost");
+      const request = nodeLiveRequest(req);
       cors = options.origins.check(request.headers, requestOrigin(request.headers));
       const identity = await options.tokens.verify(gatewayToken(request));
       const waitSeconds = intParam(request, "wait", 0, MAX_POLL_WAIT_SECONDS, DEFAULT_POLL_WAIT_SECONDS);

@@ -1,9 +1,8 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { toHandlerRequest } from "../http/node.js";
 import { writeLiveError } from "../live/errors.js";
 import type { LiveHub } from "../live/hub.js";
 import { requestOrigin, type OriginPolicy } from "../live/origin.js";
-import { gatewayToken, requestCursor, startPositions } from "../live/request.js";
+import { gatewayToken, nodeLiveRequest, requestCursor, startPositions } from "../live/request.js";
 import { SSE_HEADERS, SseConnection } from "../live/sse.js";
 import type { GatewayTokens } from "../live/tokens.js";
 
@@ -24,7 +23,7 @@ export function createSseHandler(
   return async (req, res) => {
     let cors: Record<string, string> = {};
     try {
-      const request = toHandlerRequest(req, "http://localhost");
+      const request = nodeLiveRequest(req);
       cors = options.origins.check(request.headers, requestOrigin(request.headers));
       const identity = await options.tokens.verify(gatewayToken(request));
       const start = startPositions(

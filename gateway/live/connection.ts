@@ -9,7 +9,7 @@
  * (reordered or missed pushes) makes the lane fill again from the store, so a client never sees a
  * stream out of order.
  */
-import { cursorSegmentPrefix, type NotRecovered } from "../../core/cursor.js";
+import type { NotRecovered } from "../../core/cursor.js";
 import type { CloseReason, TransportName } from "../../core/live.js";
 import type { PreparedFrame } from "./frame.js";
 import type { LiveHub } from "./hub.js";
@@ -34,8 +34,8 @@ export class Lane {
   readonly prefix: string;
   /** Offset of the last frame accepted (sent, or queued to send). */
   pos: number;
-  /** Cursor segment of the last frame handed to the transport: what the client will hold. */
-  segment: string;
+  /** Offset of the last frame handed to the transport: what the client's cursor will hold. */
+  sent: number;
   /** Live frames held while the lane fills from the store; `null` when the lane is live. */
   backlog: PreparedFrame[] | null = [];
   /** The backlog overflowed during this fill: read the store again instead. */
@@ -43,12 +43,12 @@ export class Lane {
   /** Start at the stream's head (no cursor for it). */
   fromHead: boolean;
 
-  constructor(start: StartPosition) {
+  constructor(start: StartPosition, prefix: string) {
     this.stream = start.stream;
-    this.prefix = cursorSegmentPrefix(start.stream);
+    this.prefix = prefix;
     this.pos = start.after ?? 0;
+    this.sent = this.pos;
     this.fromHead = start.after === undefined;
-    this.segment = this.prefix + String(this.pos);
   }
 }
 
@@ -60,13 +60,14 @@ export abstract class LiveConnection {
   /** Queued by the hub's flush (once per push batch). */
   dirty = false;
   protected readonly hub: LiveHub;
-  #outbox: PreparedFrame[] = [];
+  /** Live frames accepted since the last flush; allocated on first use (idle connections hold none). */
+  #outbox: PreparedFrame[] | undefined;
   #started = false;
 
   constructor(hub: LiveHub, identity: GatewayIdentity, start: readonly StartPosition[]) {
     this.hub = hub;
     this.identity = identity;
-    this.lanes = start.map((s) => new Lane(s));
+    this.lanes = start.map((s) => new Lane(s, hub.segmentPrefix(s.stream)));
   }
 
   /** The streams this connection reads. */
@@ -82,7 +83,7 @@ export abstract class LiveConnection {
     let out = "";
     for (const lane of this.lanes) {
       if (lane.fromHead) continue;
-      out += out === "" ? lane.segment : "." + lane.segment;
+      out += (out === "" ? lane.prefix : "." + lane.prefix) + lane.sent;
     }
     return out;
   }
@@ -131,16 +132,16 @@ export abstract class LiveConnection {
       return;
     }
     lane.pos = frame.offset;
-    this.#outbox.push(frame);
+    (this.#outbox ??= []).push(frame);
     if (!this.dirty) this.hub.markDirty(this);
   }
 
   /** Hands the queued live frames to the transport (the hub calls this once per push batch). */
   flush(): void {
     this.dirty = false;
-    if (this.#outbox.length === 0 || this.closed) return;
     const frames = this.#outbox;
-    this.#outbox = [];
+    if (!frames || frames.length === 0 || this.closed) return;
+    this.#outbox = undefined;
     this.send(frames, false);
   }
 
@@ -169,7 +170,7 @@ export abstract class LiveConnection {
   heartbeat(): void {}
 
   /**
-   * Hands frames to the client; updates each frame's lane segment in order so the transport can read
+   * Hands frames to the client; moves each frame's lane cursor in order so the transport can read
    * `cursor()` after each one. `replay` frames come from the store, the others from the live feed.
    */
   protected abstract send(frames: readonly PreparedFrame[], replay: boolean): void;
@@ -182,10 +183,10 @@ export abstract class LiveConnection {
   /** Ends the transport, telling the client why. */
   protected abstract end(reason: CloseReason): void;
 
-  /** Moves a lane's segment to `frame` (what the client will hold once the frame is written). */
+  /** Moves a lane's cursor to `frame` (what the client will hold once the frame is written). */
   protected advance(frame: PreparedFrame): void {
     const lane = this.#lane(frame.stream);
-    if (lane) lane.segment = frame.segment;
+    if (lane) lane.sent = frame.offset;
   }
 
   #lane(stream: string): Lane | undefined {
@@ -196,7 +197,7 @@ export abstract class LiveConnection {
 
   #skipTo(lane: Lane, offset: number): void {
     lane.pos = offset;
-    lane.segment = lane.prefix + String(offset);
+    lane.sent = offset;
   }
 
   /**
@@ -224,9 +225,9 @@ export abstract class LiveConnection {
             break;
           }
           lane.pos = frame.offset;
-          this.#outbox.push(frame);
+          (this.#outbox ??= []).push(frame);
         }
-        if (this.#outbox.length > 0 && !this.dirty) this.hub.markDirty(this);
+        if (this.#outbox && this.#outbox.length > 0 && !this.dirty) this.hub.markDirty(this);
         if (!hole) return;
         // Everything after the hole is in the store: read it rather than wait for the feed.
         lane.backlog = [];

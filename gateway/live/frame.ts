@@ -9,14 +9,11 @@ export class PreparedFrame {
   readonly frame: Frame;
   /** `JSON.stringify(frame)`; JSON never holds a raw line break, so it is one `data:` line. */
   readonly json: string;
-  /** This frame's cursor segment, e.g. `b~41`. */
-  readonly segment: string;
   #sse: Buffer | undefined;
 
-  constructor(frame: Frame, segmentPrefix: string) {
+  constructor(frame: Frame) {
     this.frame = frame;
     this.json = JSON.stringify(frame);
-    this.segment = segmentPrefix + String(frame.offset);
   }
 
   get stream(): string {

@@ -54,16 +54,37 @@ type RejectReason = "user-limit" | "process-limit" | "conflict" | "shutdown";
 class Channel {
   readonly stream: string;
   readonly prefix: string;
-  readonly subs = new Set<LiveConnection>();
+  /** The one connection of a stream only one reads (a user's stream, usually), else undefined. */
+  one: LiveConnection | undefined;
+  /** Every connection once more than one reads the stream. */
+  many: Set<LiveConnection> | undefined;
   /** Highest offset released (0: none yet). */
   last = 0;
   /** Frames that arrived ahead of a missing offset. */
   held: Map<number, PreparedFrame> | undefined;
   timer: NodeJS.Timeout | undefined;
 
-  constructor(stream: string) {
+  constructor(stream: string, prefix: string) {
     this.stream = stream;
-    this.prefix = cursorSegmentPrefix(stream);
+    this.prefix = prefix;
+  }
+
+  get size(): number {
+    return this.many ? this.many.size : this.one ? 1 : 0;
+  }
+
+  add(conn: LiveConnection): void {
+    if (this.many) this.many.add(conn);
+    else if (!this.one) this.one = conn;
+    else {
+      this.many = new Set([this.one, conn]);
+      this.one = undefined;
+    }
+  }
+
+  delete(conn: LiveConnection): void {
+    if (this.many) this.many.delete(conn);
+    else if (this.one === conn) this.one = undefined;
   }
 }
 
@@ -124,8 +145,7 @@ export class LiveHub implements Sink {
   push(frames: readonly Frame[]): Promise<void> {
     for (const frame of frames) {
       const channel = this.#channels.get(frame.stream);
-      if (channel && Number.isSafeInteger(frame.offset))
-        this.#accept(channel, new PreparedFrame(frame, channel.prefix));
+      if (channel && Number.isSafeInteger(frame.offset)) this.#accept(channel, new PreparedFrame(frame));
     }
     return Promise.resolve();
   }
@@ -173,10 +193,10 @@ export class LiveHub implements Sink {
     for (const lane of conn.lanes) {
       let channel = this.#channels.get(lane.stream);
       if (!channel) {
-        channel = new Channel(lane.stream);
+        channel = new Channel(lane.stream, lane.prefix);
         this.#channels.set(lane.stream, channel);
       }
-      channel.subs.add(conn);
+      channel.add(conn);
     }
     if (conn.transport === "sse" && !this.#heartbeat) {
       this.#heartbeat = setInterval(() => this.#beat(), this.heartbeatMs);
@@ -199,8 +219,8 @@ export class LiveHub implements Sink {
     for (const lane of conn.lanes) {
       const channel = this.#channels.get(lane.stream);
       if (!channel) continue;
-      channel.subs.delete(conn);
-      if (channel.subs.size === 0) {
+      channel.delete(conn);
+      if (channel.size === 0) {
         clearTimeout(channel.timer);
         this.#channels.delete(lane.stream);
       }
@@ -215,15 +235,19 @@ export class LiveHub implements Sink {
     const key = `${after}\u0000${limit}\u0000${stream}`;
     let pending = this.#reads.get(key);
     if (!pending) {
-      const prefix = this.#channels.get(stream)?.prefix ?? cursorSegmentPrefix(stream);
       pending = this.store
         .read(stream, after, limit)
-        .then((r) => ({ ...r, frames: r.frames.map((f) => new PreparedFrame(f, prefix)) }));
+        .then((r) => ({ ...r, frames: r.frames.map((f) => new PreparedFrame(f)) }));
       const settled = pending.finally(() => this.#reads.delete(key));
       settled.catch(() => {});
       this.#reads.set(key, pending);
     }
     return pending;
+  }
+
+  /** A stream's cursor segment prefix, shared with the stream's channel when there is one. */
+  segmentPrefix(stream: string): string {
+    return this.#channels.get(stream)?.prefix ?? cursorSegmentPrefix(stream);
   }
 
   /** Queues a connection for the next flush. */
@@ -347,7 +371,8 @@ export class LiveHub implements Sink {
   }
 
   #dispatch(channel: Channel, frame: PreparedFrame): void {
-    for (const conn of channel.subs) conn.onLive(frame);
+    if (channel.many) for (const conn of channel.many) conn.onLive(frame);
+    else channel.one?.onLive(frame);
   }
 
   #flush(): void {

@@ -1,5 +1,6 @@
 import { HeraldError } from "../../core/errors.js";
 import type { HandlerResponse } from "../http/types.js";
+import type { HeaderReader } from "./request.js";
 
 /** Request headers browsers may send to the live endpoints (EventSource adds Last-Event-ID). */
 const ALLOWED_HEADERS = "authorization, content-type, last-event-id, cache-control";
@@ -46,7 +47,7 @@ export class OriginPolicy {
    * CORS headers for the answer; throws HERALD_ORIGIN_NOT_ALLOWED for a browser origin not allowed.
    * `selfOrigin` is the origin the request was addressed to (same-origin requests always pass).
    */
-  check(headers: Headers, selfOrigin: string | undefined): Record<string, string> {
+  check(headers: HeaderReader, selfOrigin: string | undefined): Record<string, string> {
     const origin = headers.get("origin");
     if (origin === null) return {};
     if (this.#any)
@@ -66,7 +67,7 @@ export class OriginPolicy {
   }
 
   /** The answer to a CORS preflight (`OPTIONS`) for `methods`. */
-  preflight(headers: Headers, selfOrigin: string | undefined, methods: string): HandlerResponse {
+  preflight(headers: HeaderReader, selfOrigin: string | undefined, methods: string): HandlerResponse {
     const cors = this.check(headers, selfOrigin);
     return {
       status: 204,
@@ -84,7 +85,7 @@ export class OriginPolicy {
  * The origin a request was addressed to, from its Host header (and X-Forwarded-Proto behind a TLS
  * proxy). Set HERALD_PUBLIC_URL where a proxy rewrites Host.
  */
-export function requestOrigin(headers: Headers): string | undefined {
+export function requestOrigin(headers: HeaderReader): string | undefined {
   const host = headers.get("host");
   if (!host) return undefined;
   const proto = headers.get("x-forwarded-proto")?.split(",")[0]?.trim().toLowerCase();

@@ -1,15 +1,44 @@
 /** What the live endpoints read from a request: the gateway token, the cursor, the caller's streams. */
+import type { IncomingMessage } from "node:http";
 import { parseCursor } from "../../core/cursor.js";
 import { HeraldError } from "../../core/errors.js";
 import { parseStreamId, streamsOfClient } from "../../core/streams.js";
-import { bearerToken } from "../auth/tokens.js";
-import type { HandlerRequest } from "../http/types.js";
 import type { StartPosition } from "./connection.js";
 import type { GatewayIdentity } from "./tokens.js";
 
+/** The part of `Headers` the live endpoints use (a fetch `Headers` fits). */
+export interface HeaderReader {
+  get(name: string): string | null;
+}
+
+/** The part of a request the live endpoints read (a neutral `HandlerRequest` fits). */
+export interface LiveRequest {
+  readonly url: URL;
+  readonly headers: HeaderReader;
+}
+
+/**
+ * A node:http request as a `LiveRequest`, reading headers in place: SSE and long-poll requests are
+ * many and long-lived, and a fetch `Headers` copy per request is garbage for nothing.
+ */
+export function nodeLiveRequest(req: IncomingMessage): LiveRequest {
+  const raw = req.headers;
+  return {
+    url: new URL(req.url ?? "/", "http://localhost"),
+    headers: {
+      get(name) {
+        const value = raw[name.toLowerCase()];
+        return value === undefined ? null : Array.isArray(value) ? value.join(", ") : value;
+      },
+    },
+  };
+}
+
 /** The gateway token: `?token=` (EventSource cannot send headers) or `Authorization: Bearer`. */
-export function gatewayToken(request: HandlerRequest): string | undefined {
-  return request.url.searchParams.get("token") ?? bearerToken(request.headers);
+export function gatewayToken(request: LiveRequest): string | undefined {
+  const query = request.url.searchParams.get("token");
+  if (query !== null) return query;
+  return /^Bearer\s+(\S+)\s*$/i.exec(request.headers.get("authorization") ?? "")?.[1];
 }
 
 /**
@@ -17,7 +46,7 @@ export function gatewayToken(request: HandlerRequest): string | undefined {
  * latest on its own reconnects, so it wins), then `lastEventId`, then `cursor`. Empty counts as absent.
  */
 export function requestCursor(
-  request: HandlerRequest,
+  request: LiveRequest,
   sources: readonly ("Last-Event-ID" | "lastEventId" | "cursor")[],
 ): Map<string, number> | undefined {
   for (const source of sources) {
@@ -59,7 +88,7 @@ export function startPositions(
 
 /** A whole-number query parameter within bounds, or `fallback` when absent. */
 export function intParam(
-  request: HandlerRequest,
+  request: LiveRequest,
   name: string,
   min: number,
   max: number,

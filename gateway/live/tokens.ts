@@ -33,7 +33,9 @@ export const MIN_GATEWAY_SECRET_LENGTH = 32;
  */
 export class GatewayTokens {
   readonly ttlSeconds: number;
-  readonly #key: Uint8Array;
+  readonly #secret: Uint8Array<ArrayBuffer>;
+  /** Imported once: jose would import a raw secret again on every sign and verify. */
+  #key: Promise<CryptoKey> | undefined;
   readonly #now: () => number;
 
   constructor(options: GatewayTokenOptions = {}) {
@@ -44,7 +46,7 @@ export class GatewayTokens {
         { target: "HERALD_GATEWAY_TOKEN_SECRET" },
       );
     }
-    this.#key =
+    this.#secret =
       options.secret === undefined
         ? new Uint8Array(randomBytes(32))
         : new TextEncoder().encode(options.secret);
@@ -67,7 +69,7 @@ export class GatewayTokens {
       .setAudience(AUDIENCE)
       .setIssuedAt(nowSeconds)
       .setExpirationTime(expiresAt / 1000)
-      .sign(this.#key);
+      .sign(await this.#cryptoKey());
     return { token, expiresAt, connectionId };
   }
 
@@ -81,7 +83,7 @@ export class GatewayTokens {
     }
     let payload;
     try {
-      ({ payload } = await jwtVerify(token, this.#key, {
+      ({ payload } = await jwtVerify(token, await this.#cryptoKey(), {
         algorithms: ["HS256"],
         audience: AUDIENCE,
         currentDate: new Date(this.#now()),
@@ -108,5 +110,15 @@ export class GatewayTokens {
       );
     }
     return { userId: payload.sub, groups, connectionId: payload.cid };
+  }
+
+  #cryptoKey(): Promise<CryptoKey> {
+    return (this.#key ??= crypto.subtle.importKey(
+      "raw",
+      this.#secret,
+      { name: "HMAC", hash: "SHA-256" },
+      false,
+      ["sign", "verify"],
+    ));
   }
 }
