@@ -1,7 +1,8 @@
 /** Resume semantics shared by SSE, long-poll and gap fill: retention, resets, paging. */
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { encodeCursor, parseCursor, type NotRecovered } from "../core/cursor.js";
 import type { PollResponse, StreamsResponse } from "../core/live.js";
+import { StreamStoreError } from "../gateway/store/index.js";
 import { openRawSse, poll, startLiveServer, useCleanup } from "./helpers/live.js";
 
 describe("resume from a cursor", () => {
@@ -100,5 +101,34 @@ describe("resume from a cursor", () => {
       ["broadcast", 6],
     ]);
     expect(page.cursor).toBe(encodeCursor([["broadcast", 6]]));
+  });
+
+  it("answers 503 when the store fails before a stream starts, and closes a started one with a reason", async () => {
+    const live = await startLiveServer(register);
+    const token = await live.token("alice");
+    const down = new StreamStoreError("STORE_UNAVAILABLE", "table down");
+    const spy = vi.spyOn(live.store, "read").mockRejectedValue(down);
+    for (const path of ["/api/sse", "/api/poll", "/api/streams"]) {
+      const res = await fetch(new URL(`${path}?token=${token}&wait=0&cursor=b~0`, live.url));
+      expect(res.status, path).toBe(503);
+      expect(res.headers.get("retry-after")).toBe("5");
+      expect(((await res.json()) as { code: string }).code).toBe("HERALD_STORE_UNAVAILABLE");
+    }
+    spy.mockRestore();
+
+    const sse = await openRawSse(new URL(`/api/sse?token=${token}`, live.url).toString());
+    register(sse);
+    await sse.until((p) => p.events.some((e) => e.event === "ready"));
+    vi.spyOn(live.store, "read").mockRejectedValue(down);
+    // A frame ahead of the connection's position: it must fill the gap from the store, which fails.
+    const { frames } = await live.store.append({ id: "a", type: "t", data: 1, ts: 1 }, ["broadcast"]);
+    const { frames: later } = await live.store.append({ id: "b", type: "t", data: 2, ts: 1 }, ["broadcast"]);
+    await live.hub.push(later);
+    await live.hub.push(frames);
+    await sse.ended;
+    expect(sse.parser.events.at(-1)).toMatchObject({
+      event: "close",
+      data: '{"reason":"store-unavailable"}',
+    });
   });
 });

@@ -58,7 +58,7 @@ function track(socket: Socket): void {
 function numberAfter(text: string, key: string, from: number): number {
   const i = text.indexOf(key, from);
   if (i < 0) return NaN;
-  let j = i + key.length;
+  const j = i + key.length;
   let k = j;
   while (k < text.length && "0123456789.-e".includes(text[k]!)) k++;
   return Number(text.slice(j, k));
@@ -190,3 +190,6 @@ process.on("message", (message: Command) => {
     setTimeout(() => process.exit(0), 50);
   }
 });
+
+// Exit with the benchmark driver, whatever ends it.
+process.on("disconnect", () => process.exit(0));

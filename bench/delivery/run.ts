@@ -3,7 +3,8 @@
  * bare node:http server writing one pre-built chunk to every open response. Server and clients run in
  * separate processes; this process only coordinates them. Writes results.md beside this file.
  *
- *   npm run bench:delivery            # BENCH_RUNS=3 by default; BENCH_QUICK=1 for a 10x smaller smoke run
+ *   npm run bench:delivery   # BENCH_RUNS=3 by default; BENCH_QUICK=1 for a 10x smaller smoke run;
+ *                            # BENCH_ONLY=<text> runs the scenarios whose name contains it
  */
 import { execSync, fork, type ChildProcess } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
@@ -85,7 +86,9 @@ const scenarios: Scenario[] = (
       notifications: 100,
     },
   ] satisfies Scenario[]
-).map((s) => ({ ...s, notifications: Math.max(20, Math.round(s.notifications * scale)) }));
+)
+  .map((s) => ({ ...s, notifications: Math.max(20, Math.round(s.notifications * scale)) }))
+  .filter((s) => !process.env.BENCH_ONLY || s.name.includes(process.env.BENCH_ONLY));
 
 function nextMessage<T>(child: ChildProcess, key: string, timeoutMs = PHASE_LIMIT_MS): Promise<T> {
   return new Promise((resolve, reject) => {

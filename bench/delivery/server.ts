@@ -143,3 +143,6 @@ process.on("message", (message: Command) => {
   }
 });
 send({ ready: port });
+
+// Exit with the benchmark driver, whatever ends it.
+process.on("disconnect", () => process.exit(0));

@@ -95,22 +95,22 @@ export abstract class LiveConnection {
   async start(): Promise<void> {
     if (this.#started) return;
     this.#started = true;
+    const atHead = this.lanes.filter((lane) => lane.fromHead);
     try {
       await Promise.all(
-        this.lanes
-          .filter((lane) => lane.fromHead)
-          .map(async (lane) => {
-            const r = await this.hub.read(lane.stream, 0, 1);
-            lane.fromHead = false;
-            this.#skipTo(lane, r.head);
-          }),
+        atHead.map(async (lane) => {
+          const r = await this.hub.read(lane.stream, 0, 1);
+          lane.fromHead = false;
+          this.#skipTo(lane, r.head);
+        }),
       );
     } catch (err) {
       this.#failed(err);
       return;
     }
     if (this.closed) return;
-    await Promise.all(this.lanes.map((lane) => this.#fill(lane)));
+    // A lane started at the head has nothing to replay: only the live frames that came meanwhile.
+    await Promise.all(this.lanes.map((lane) => this.#fill(lane, atHead.includes(lane))));
     if (!this.closed) this.caughtUp();
   }
 
@@ -204,7 +204,7 @@ export abstract class LiveConnection {
    * Reads the lane's stream from `lane.pos` until caught up, then replays the live frames that came
    * meanwhile, dropping those already read. Repeats when the backlog overflowed or has a hole.
    */
-  async #fill(lane: Lane): Promise<void> {
+  async #fill(lane: Lane, atHead = false): Promise<void> {
     lane.backlog ??= [];
     try {
       for (let round = 0; ; round++) {
@@ -212,8 +212,9 @@ export abstract class LiveConnection {
           this.close("cannot-catch-up");
           return;
         }
+        const read = round > 0 || !atHead || lane.overflow;
         lane.overflow = false;
-        if (!(await this.#replay(lane))) return;
+        if (read && !(await this.#replay(lane))) return;
         if (lane.overflow) continue;
         const backlog = lane.backlog ?? [];
         lane.backlog = null;

@@ -1,8 +1,10 @@
 import type { ServerResponse } from "node:http";
 import type { NotRecovered } from "../../core/cursor.js";
+import { HeraldError } from "../../core/errors.js";
 import type { CloseReason } from "../../core/live.js";
 import { LiveConnection, type StartPosition } from "./connection.js";
 import type { PreparedFrame } from "./frame.js";
+import { writeLiveError } from "./errors.js";
 import type { LiveHub } from "./hub.js";
 import type { GatewayIdentity } from "./tokens.js";
 
@@ -75,6 +77,17 @@ export class PollConnection extends LiveConnection {
   }
 
   protected end(reason: CloseReason): void {
+    if (reason === "store-unavailable" && this.#frames.length === 0 && this.#lost.length === 0) {
+      // Nothing to hand over: a 503 tells the client to retry the same cursor later.
+      this.#answered = true;
+      clearTimeout(this.#timer);
+      writeLiveError(
+        this.#res,
+        new HeraldError("HERALD_STORE_UNAVAILABLE", "the stream store did not answer; retry shortly"),
+        this.#headers,
+      );
+      return;
+    }
     this.#answer(reason);
   }
 

@@ -1,9 +1,11 @@
 import type { ServerResponse } from "node:http";
 import type { Socket } from "node:net";
 import type { NotRecovered } from "../../core/cursor.js";
+import { HeraldError } from "../../core/errors.js";
 import { SSE_EVENTS, type CloseEvent, type CloseReason, type ReadyEvent } from "../../core/live.js";
 import { LiveConnection, type StartPosition } from "./connection.js";
 import type { PreparedFrame } from "./frame.js";
+import { writeLiveError } from "./errors.js";
 import type { LiveHub } from "./hub.js";
 import { formatSseComment, formatSseEvent } from "./sse-format.js";
 import type { GatewayIdentity } from "./tokens.js";
@@ -24,36 +26,34 @@ const REPLAY_HIGH_WATER = 64 * 1024;
  * An SSE connection: every frame as `id: <cursor>`, `event: notification`, `data: <frame JSON>`. The
  * event body after the `id:` line is the hub's shared buffer; only the id is built per connection.
  *
- * Writes go straight to the socket with HTTP/1.1 chunk framing done here, one chunk per flush, so a
+ * The first write goes through the response (status line, headers and first bytes together). Later
+ * writes go straight to the socket with the HTTP/1.1 chunk framing done here, one chunk per flush, so a
  * batch of frames costs one socket write (ServerResponse.write would add three writes and a tick per
- * call). The response has sent its headers by then and nothing else writes to the socket until
- * `res.end()`, which adds the closing chunk. Without a socket of its own (a pipelined request) or
- * without chunking (HTTP/1.0) the connection writes through the response instead.
+ * call). Nothing else writes to the socket until `res.end()`, which adds the closing chunk. HTTP/1.0
+ * gets the bare bytes (no chunking); a pipelined response without a socket of its own yet writes
+ * through the response.
  */
 export class SseConnection extends LiveConnection {
   readonly transport = "sse" as const;
   readonly #res: ServerResponse;
   #socket: Socket | undefined;
   #chunked = false;
+  #begun = false;
+  #headers: Record<string, string> = {};
 
   constructor(hub: LiveHub, identity: GatewayIdentity, start: readonly StartPosition[], res: ServerResponse) {
     super(hub, identity, start);
     this.#res = res;
   }
 
-  /** Sends the headers and the reconnection delay; call after the hub admitted the connection. */
+  /**
+   * Prepares the response; call after the hub admitted the connection. The status line and headers
+   * leave with the first bytes (the `retry:` line, then the replay or `ready`), in one socket write, so
+   * a store that fails before anything was sent can still be answered with a 503.
+   */
   open(headers: Record<string, string>): void {
-    const res = this.#res;
-    res.on("close", () => this.dropped());
-    res.writeHead(200, { ...SSE_HEADERS, ...headers });
-    res.flushHeaders();
-    const socket = res.socket;
-    // A pipelined response gets its socket only once the earlier ones are done: then write through it.
-    if (socket && socket.writable) {
-      this.#socket = socket;
-      this.#chunked = (res as ServerResponse & { chunkedEncoding?: boolean }).chunkedEncoding === true;
-    }
-    this.#text(`retry: ${this.hub.retryMs}\n${formatSseComment("herald")}`);
+    this.#headers = headers;
+    this.#res.on("close", () => this.dropped());
   }
 
   override get bufferedBytes(): number {
@@ -120,6 +120,16 @@ export class SseConnection extends LiveConnection {
   protected end(reason: CloseReason): void {
     const res = this.#res;
     if (res.writableEnded || res.destroyed) return;
+    if (!this.#begun && (reason === "store-unavailable" || reason === "shutdown")) {
+      writeLiveError(
+        res,
+        reason === "shutdown"
+          ? new HeraldError("HERALD_SHUTTING_DOWN", "this gateway is shutting down; reconnect")
+          : new HeraldError("HERALD_STORE_UNAVAILABLE", "the stream store did not answer; retry shortly"),
+        this.#headers,
+      );
+      return;
+    }
     const close: CloseEvent = { reason };
     this.#text(formatSseEvent({ event: SSE_EVENTS.close, data: JSON.stringify(close) }));
     res.end();
@@ -140,7 +150,28 @@ export class SseConnection extends LiveConnection {
     this.#write([buffer], buffer.length);
   }
 
+  /** The first write: status line, headers, `retry:` and `parts` in one go through the response. */
+  #begin(parts: readonly (string | Buffer)[]): void {
+    this.#begun = true;
+    const res = this.#res;
+    if (res.writableEnded || res.destroyed) return;
+    res.writeHead(200, { ...SSE_HEADERS, ...this.#headers });
+    const first: Buffer[] = [Buffer.from(`retry: ${this.hub.retryMs}\n${formatSseComment("herald")}`)];
+    for (const part of parts) first.push(typeof part === "string" ? Buffer.from(part, "latin1") : part);
+    res.write(Buffer.concat(first));
+    const socket = res.socket;
+    // A pipelined response gets its socket only once the earlier ones are done: then write through it.
+    if (socket && socket.writable) {
+      this.#socket = socket;
+      this.#chunked = (res as ServerResponse & { chunkedEncoding?: boolean }).chunkedEncoding === true;
+    }
+  }
+
   #write(parts: readonly (string | Buffer)[], bytes: number): void {
+    if (!this.#begun) {
+      this.#begin(parts);
+      return;
+    }
     const socket = this.#socket;
     if (!socket) {
       if (this.#res.writableEnded || this.#res.destroyed) return;

@@ -1,4 +1,4 @@
-import { SignJWT } from "jose";
+import { SignJWT, jwtVerify } from "jose";
 import { describe, expect, it } from "vitest";
 import { HeraldError } from "../../core/errors.js";
 import { signDevToken } from "../auth/tokens.js";
@@ -51,6 +51,31 @@ describe("GatewayTokens", () => {
       .setExpirationTime("1m")
       .sign(new TextEncoder().encode(SECRET));
     expect(await reason(tokens, noCid)).toMatch(/lacks its user, groups or connection id/);
+  });
+
+  it("are standard HS256 JWTs (jose verifies them) and refuse tampering, alg none and junk", async () => {
+    const tokens = new GatewayTokens({ secret: SECRET });
+    const { token } = await tokens.sign({ userId: "alice", groups: ["ops"] });
+    const { payload, protectedHeader } = await jwtVerify(token, new TextEncoder().encode(SECRET), {
+      audience: "herald-gateway",
+    });
+    expect(protectedHeader.alg).toBe("HS256");
+    expect(payload).toMatchObject({ sub: "alice", groups: ["ops"] });
+
+    const [h, p, sig] = token.split(".") as [string, string, string];
+    const forged = Buffer.from(JSON.stringify({ ...payload, sub: "mallory" })).toString("base64url");
+    expect(await reason(tokens, `${h}.${forged}.${sig}`)).toMatch(/malformed/);
+    const none = Buffer.from(JSON.stringify({ alg: "none" })).toString("base64url");
+    expect(await reason(tokens, `${none}.${p}.`)).toMatch(/malformed/);
+    expect(await reason(tokens, `${h}.${p}`)).toMatch(/malformed/);
+    expect(await reason(tokens, "a".repeat(20_000))).toMatch(/malformed/);
+    const otherAud = await new SignJWT({ groups: [], cid: "c" })
+      .setProtectedHeader({ alg: "HS256" })
+      .setSubject("u")
+      .setAudience("someone-else")
+      .setExpirationTime("1m")
+      .sign(new TextEncoder().encode(SECRET));
+    expect(await reason(tokens, otherAud)).toMatch(/not a gateway token/);
   });
 
   it("rejects a short secret at construction", () => {

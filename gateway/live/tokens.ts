@@ -1,5 +1,4 @@
-import { randomBytes, randomUUID } from "node:crypto";
-import { SignJWT, errors as joseErrors, jwtVerify } from "jose";
+import { createHmac, randomBytes, randomUUID, timingSafeEqual } from "node:crypto";
 import { HeraldError } from "../../core/errors.js";
 
 /**
@@ -22,6 +21,10 @@ export interface GatewayTokenOptions {
 }
 
 const AUDIENCE = "herald-gateway";
+const HEADER = Buffer.from(JSON.stringify({ alg: "HS256", typ: "JWT" })).toString("base64url");
+const CLOCK_TOLERANCE_SECONDS = 5;
+/** Far above any real token (a user in 256 groups); refuses junk before hashing it. */
+const MAX_TOKEN_LENGTH = 16_384;
 /** Shorter keys are guessable offline from any token a client holds. */
 export const MIN_GATEWAY_SECRET_LENGTH = 32;
 
@@ -29,13 +32,13 @@ export const MIN_GATEWAY_SECRET_LENGTH = 32;
  * Short-lived tokens for the SSE, long-poll and gap-fill URLs negotiate hands out (EventSource cannot
  * send an Authorization header, so they travel in the query string). HS256 JWTs with the user id,
  * groups and a connection id; the audience keeps them apart from application JWTs signed with the same
- * algorithm.
+ * algorithm. Signed and checked here with node:crypto, synchronously: every SSE connection and every
+ * poll verifies one, and WebCrypto's asynchronous jobs cost measurable memory per connection (see
+ * bench/delivery/results.md).
  */
 export class GatewayTokens {
   readonly ttlSeconds: number;
-  readonly #secret: Uint8Array<ArrayBuffer>;
-  /** Imported once: jose would import a raw secret again on every sign and verify. */
-  #key: Promise<CryptoKey> | undefined;
+  readonly #secret: Uint8Array;
   readonly #now: () => number;
 
   constructor(options: GatewayTokenOptions = {}) {
@@ -62,15 +65,17 @@ export class GatewayTokens {
   }> {
     const nowSeconds = Math.floor(this.#now() / 1000);
     const connectionId = randomUUID();
-    const expiresAt = (nowSeconds + this.ttlSeconds) * 1000;
-    const token = await new SignJWT({ groups: [...identity.groups], cid: connectionId })
-      .setProtectedHeader({ alg: "HS256", typ: "JWT" })
-      .setSubject(identity.userId)
-      .setAudience(AUDIENCE)
-      .setIssuedAt(nowSeconds)
-      .setExpirationTime(expiresAt / 1000)
-      .sign(await this.#cryptoKey());
-    return { token, expiresAt, connectionId };
+    const exp = nowSeconds + this.ttlSeconds;
+    const payload = {
+      sub: identity.userId,
+      groups: [...identity.groups],
+      cid: connectionId,
+      aud: AUDIENCE,
+      iat: nowSeconds,
+      exp,
+    };
+    const body = `${HEADER}.${Buffer.from(JSON.stringify(payload)).toString("base64url")}`;
+    return { token: `${body}.${this.#mac(body).toString("base64url")}`, expiresAt: exp * 1000, connectionId };
   }
 
   /** Verifies a gateway token; rejects with HERALD_UNAUTHORIZED saying why (never echoing the token). */
@@ -81,20 +86,15 @@ export class GatewayTokens {
         "this endpoint needs the token from negotiate (`?token=` or `Authorization: Bearer`)",
       );
     }
-    let payload;
-    try {
-      ({ payload } = await jwtVerify(token, await this.#cryptoKey(), {
-        algorithms: ["HS256"],
-        audience: AUDIENCE,
-        currentDate: new Date(this.#now()),
-        clockTolerance: 5,
-      }));
-    } catch (err) {
-      const reason =
-        err instanceof joseErrors.JWTExpired
-          ? "the gateway token has expired; negotiate again"
-          : "the gateway token is malformed, was signed by another gateway, or is not a gateway token";
-      throw new HeraldError("HERALD_UNAUTHORIZED", reason, { cause: err });
+    const payload = this.#verified(token);
+    if (!payload) {
+      throw new HeraldError(
+        "HERALD_UNAUTHORIZED",
+        "the gateway token is malformed, was signed by another gateway, or is not a gateway token",
+      );
+    }
+    if (typeof payload.exp !== "number" || this.#now() / 1000 > payload.exp + CLOCK_TOLERANCE_SECONDS) {
+      throw new HeraldError("HERALD_UNAUTHORIZED", "the gateway token has expired; negotiate again");
     }
     const groups = payload.groups;
     if (
@@ -112,13 +112,30 @@ export class GatewayTokens {
     return { userId: payload.sub, groups, connectionId: payload.cid };
   }
 
-  #cryptoKey(): Promise<CryptoKey> {
-    return (this.#key ??= crypto.subtle.importKey(
-      "raw",
-      this.#secret,
-      { name: "HMAC", hash: "SHA-256" },
-      false,
-      ["sign", "verify"],
-    ));
+  #mac(body: string): Buffer {
+    return createHmac("sha256", this.#secret).update(body).digest();
+  }
+
+  /** The payload of a well-formed HS256 token with a valid signature and our audience, else undefined. */
+  #verified(token: string): Record<string, unknown> | undefined {
+    if (token.length > MAX_TOKEN_LENGTH) return undefined;
+    const parts = token.split(".");
+    if (parts.length !== 3) return undefined;
+    const [header, body, signature] = parts as [string, string, string];
+    const given = Buffer.from(signature, "base64url");
+    const expected = this.#mac(`${header}.${body}`);
+    if (given.length !== expected.length || !timingSafeEqual(given, expected)) return undefined;
+    try {
+      const h = JSON.parse(Buffer.from(header, "base64url").toString()) as { alg?: unknown };
+      if (h.alg !== "HS256") return undefined;
+      const payload = JSON.parse(Buffer.from(body, "base64url").toString()) as unknown;
+      if (typeof payload !== "object" || payload === null || Array.isArray(payload)) return undefined;
+      const p = payload as Record<string, unknown>;
+      const aud = p.aud;
+      if (aud !== AUDIENCE && !(Array.isArray(aud) && aud.includes(AUDIENCE))) return undefined;
+      return p;
+    } catch {
+      return undefined;
+    }
   }
 }
