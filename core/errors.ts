@@ -45,6 +45,31 @@ export const ERROR_CODES = {
     status: 413,
     meaning: "The body or the notification's `data` is over the configured limit.",
   },
+  HERALD_BAD_CURSOR: {
+    status: 400,
+    meaning:
+      "A cursor (`cursor`, `Last-Event-ID` or `lastEventId`) is malformed; the message names the problem.",
+  },
+  HERALD_CONFLICT: {
+    status: 409,
+    meaning: "A long-poll is already open for this connection; wait for it to return before polling again.",
+  },
+  HERALD_TOO_MANY_CONNECTIONS: {
+    status: 429,
+    meaning: "The user or this gateway process holds as many live connections as allowed.",
+  },
+  HERALD_STORE_UNAVAILABLE: {
+    status: 503,
+    meaning: "The stream store did not answer; retry after the `Retry-After` seconds.",
+  },
+  HERALD_ORIGIN_NOT_ALLOWED: {
+    status: 403,
+    meaning: "The request's `Origin` is not one the gateway allows (setting HERALD_ALLOWED_ORIGINS).",
+  },
+  HERALD_SHUTTING_DOWN: {
+    status: 503,
+    meaning: "This gateway process is shutting down; reconnect (another replica answers).",
+  },
 } as const satisfies Record<string, { status: number; meaning: string }>;
 
 export type HeraldErrorCode = keyof typeof ERROR_CODES;

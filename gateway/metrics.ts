@@ -57,6 +57,40 @@ export class GatewayMetrics {
     labelNames: ["transport"] as const,
     registers: [this.registry],
   });
+  readonly liveFrames = new Counter({
+    name: "herald_live_frames_total",
+    help: "Frames written to SSE connections or long-poll answers, replayed from the store or live.",
+    labelNames: ["transport", "source"] as const,
+    registers: [this.registry],
+  });
+  readonly liveClosed = new Counter({
+    name: "herald_live_closed_total",
+    help: "Live connections the gateway closed, by transport and reason (slow-consumer, shutdown, ...).",
+    labelNames: ["transport", "reason"] as const,
+    registers: [this.registry],
+  });
+  readonly liveRejected = new Counter({
+    name: "herald_live_rejected_total",
+    help: "Live connections refused, by transport and reason (user-limit, process-limit, conflict, shutdown).",
+    labelNames: ["transport", "reason"] as const,
+    registers: [this.registry],
+  });
+  readonly liveNotRecovered = new Counter({
+    name: "herald_live_not_recovered_total",
+    help: "Resumes whose cursor was older than the store's retention (retention) or unknown to it (reset).",
+    labelNames: ["reason"] as const,
+    registers: [this.registry],
+  });
+  readonly liveGapFills = this.counter(
+    "herald_live_gap_fills_total",
+    "Gaps in a connection's live feed filled from the stream store.",
+  );
+  readonly backplaneMessages = new Counter({
+    name: "herald_backplane_messages_total",
+    help: "Messages on the delivery topic: published by this replica, received, or received and invalid.",
+    labelNames: ["direction"] as const,
+    registers: [this.registry],
+  });
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
     if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry });
