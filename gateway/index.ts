@@ -1,5 +1,5 @@
 import { DefaultAzureCredential } from "@azure/identity";
-import { RetryMode, ServiceBusClient } from "@azure/service-bus";
+import { RetryMode, ServiceBusAdministrationClient, ServiceBusClient } from "@azure/service-bus";
 import { WebPubSubServiceClient } from "@azure/web-pubsub";
 import { HeraldError } from "../core/errors.js";
 import type { Settings } from "../core/config.js";
@@ -9,6 +9,7 @@ import { createPublishAuthorizer, createTokenVerifier, type TokenVerifier } from
 import { NotificationConsumer } from "./consumer.js";
 import { createPublishHandler } from "./handlers/publish.js";
 import { startHttpServer, type Route } from "./http/server.js";
+import { startLive, webPubSubUrlFunction } from "./live/index.js";
 import { createLogger, type Logger } from "./log.js";
 import { GatewayMetrics } from "./metrics.js";
 import type { Sink } from "./sinks/types.js";
@@ -59,6 +60,15 @@ function serviceBusClient(settings: Settings): ServiceBusClient {
     "HERALD_INVALID_CONFIG",
     "HERALD_SERVICEBUS: set a Service Bus connection string, or HERALD_SERVICEBUS__fullyQualifiedNamespace for a managed identity",
     { target: "HERALD_SERVICEBUS" },
+  );
+}
+
+/** The backplane creates each replica's subscription on the delivery topic at start. */
+function administrationClient(settings: Settings): ServiceBusAdministrationClient {
+  if (settings.HERALD_SERVICEBUS) return new ServiceBusAdministrationClient(settings.HERALD_SERVICEBUS);
+  return new ServiceBusAdministrationClient(
+    settings.HERALD_SERVICEBUS__fullyQualifiedNamespace ?? "",
+    new DefaultAzureCredential(),
   );
 }
 
@@ -139,7 +149,18 @@ export async function startGateway(settings: Settings, options: GatewayOptions =
   const publisher = new Publisher(bus.createSender(settings.HERALD_TOPIC), {
     maxDataBytes: settings.HERALD_MAX_DATA_BYTES,
   });
-  const sinks: Sink[] = webPubSub ? [new WebPubSubSink(webPubSub)] : [];
+  const live = await startLive({
+    settings,
+    store,
+    verifier,
+    metrics,
+    log,
+    webPubSubUrl: webPubSub ? webPubSubUrlFunction(webPubSub) : undefined,
+    serviceBus: settings.HERALD_DELIVERY_TOPIC
+      ? { client: bus, admin: administrationClient(settings) }
+      : undefined,
+  });
+  const sinks: Sink[] = [...(webPubSub ? [new WebPubSubSink(webPubSub)] : []), ...live.sinks];
   const consumer = new NotificationConsumer({
     client: bus,
     topic: settings.HERALD_TOPIC,
@@ -208,7 +229,12 @@ export async function startGateway(settings: Settings, options: GatewayOptions =
     },
   ];
 
-  const http = await startHttpServer({ host: settings.HERALD_HOST, port: settings.HERALD_PORT, routes, log });
+  const http = await startHttpServer({
+    host: settings.HERALD_HOST,
+    port: settings.HERALD_PORT,
+    routes: [...routes, ...live.routes],
+    log,
+  });
   consumer.start();
   log.info(
     {
@@ -230,6 +256,8 @@ export async function startGateway(settings: Settings, options: GatewayOptions =
     webPubSub,
     close: () =>
       (closing ??= (async () => {
+        // Open SSE responses would hold the HTTP server's close: end them first.
+        await live.close();
         await http.close();
         await consumer.close();
         await publisher.close();

@@ -199,3 +199,33 @@ describe("gateway, end to end through the emulators", () => {
     expect(((await missing.json()) as { code: string }).code).toBe("HERALD_NOT_FOUND");
   });
 });
+
+describe("gateway fallbacks, end to end", () => {
+  it("negotiates transports and delivers a published notification over long-polling", async () => {
+    const token = await signDevToken(TEST_JWT_SECRET, { userId: "carol", groups: ["ops"] });
+    const res = await fetch(`${gateway.url}/api/negotiate`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${token}` },
+    });
+    expect(res.status).toBe(200);
+    const negotiated = (await res.json()) as { userId: string; transports: { name: string; url: string }[] };
+    expect(negotiated.userId).toBe("carol");
+    expect(negotiated.transports.map((t) => t.name)).toEqual(["websocket", "sse", "long-polling"]);
+    const poll = new URL(negotiated.transports.find((t) => t.name === "long-polling")!.url, gateway.url);
+    // Start from the head of every stream, then publish and wait for the frame.
+    const first = (await (await fetch(`${poll.href}&wait=0`)).json()) as { cursor: string };
+    const published = await publish({ type: "poll.test", to: { users: ["carol"] }, data: { n: 1 } });
+    const { ids } = (await published.json()) as { ids: string[] };
+    poll.searchParams.set("cursor", first.cursor);
+    let frames: Frame[] = [];
+    for (let i = 0; i < 10 && !frames.some((f) => f.id === ids[0]); i++) {
+      poll.searchParams.set("wait", "5");
+      const answer = (await (await fetch(poll)).json()) as { frames: Frame[]; cursor: string };
+      frames = frames.concat(answer.frames);
+      poll.searchParams.set("cursor", answer.cursor);
+    }
+    expect(frames.filter((f) => f.id === ids[0])).toEqual([
+      expect.objectContaining({ type: "poll.test", data: { n: 1 }, stream: "user:carol", offset: 1 }),
+    ]);
+  });
+});
