@@ -3,6 +3,7 @@ import { writeLiveError } from "../live/errors.js";
 import type { LiveHub } from "../live/hub.js";
 import { requestOrigin, type OriginPolicy } from "../live/origin.js";
 import { gatewayToken, nodeLiveRequest, requestCursor, startPositions } from "../live/request.js";
+import { LIVE_PATHS } from "../live/paths.js";
 import { SSE_HEADERS, SseConnection } from "../live/sse.js";
 import type { GatewayTokens } from "../live/tokens.js";
 
@@ -36,6 +37,8 @@ export function createSseHandler(
         return;
       }
       if (res.destroyed) return;
+      // The request object lives as long as the stream: keep its query (and the token in it) out of it.
+      req.url = LIVE_PATHS.sse;
       const conn = new SseConnection(options.hub, identity, start, res);
       options.hub.admit(conn);
       conn.open(cors);
