@@ -92,21 +92,26 @@ const scenarios: Scenario[] = (
 
 function nextMessage<T>(child: ChildProcess, key: string, timeoutMs = PHASE_LIMIT_MS): Promise<T> {
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
+    const done = (): void => {
+      clearTimeout(timer);
       child.off("message", onMessage);
+      child.off("exit", onExit);
+    };
+    const timer = setTimeout(() => {
+      done();
       reject(new Error(`no "${key}" from the child in ${timeoutMs} ms`));
     }, timeoutMs);
     const onMessage = (m: Record<string, unknown>): void => {
       if (!(key in m)) return;
-      clearTimeout(timer);
-      child.off("message", onMessage);
+      done();
       resolve(m[key] as T);
     };
-    child.on("message", onMessage);
-    child.once("exit", (code) => {
-      clearTimeout(timer);
+    const onExit = (code: number | null): void => {
+      done();
       reject(new Error(`child exited (${code}) before "${key}"`));
-    });
+    };
+    child.on("message", onMessage);
+    child.on("exit", onExit);
   });
 }
 

@@ -37,8 +37,11 @@ export function createSseHandler(
         return;
       }
       if (res.destroyed) return;
-      // The request object lives as long as the stream: keep its query (and the token in it) out of it.
+      // The request object lives as long as the stream: drop what was read from it, the query (with the
+      // token) and the headers (a browser's cookies and user agent), rather than hold them for hours.
       req.url = LIVE_PATHS.sse;
+      req.headers = {};
+      req.rawHeaders = [];
       const conn = new SseConnection(options.hub, identity, start, res);
       options.hub.admit(conn);
       conn.open(cors);
