@@ -38,7 +38,7 @@ const quick = process.env.BENCH_QUICK === "1";
 const windowSize = Number(process.env.BENCH_WINDOW ?? 8);
 const scale = quick ? 0.1 : 1;
 const PHASE_LIMIT_MS = 180_000;
-const SETTLE_MS = Number(process.env.BENCH_SETTLE_MS ?? 8000);
+const SETTLE_MS = Number(process.env.BENCH_SETTLE_MS ?? 10_000);
 const here = (file: string): string => fileURLToPath(new URL(file, import.meta.url));
 
 const scenarios: Scenario[] = (
@@ -92,21 +92,26 @@ const scenarios: Scenario[] = (
 
 function nextMessage<T>(child: ChildProcess, key: string, timeoutMs = PHASE_LIMIT_MS): Promise<T> {
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
+    const done = (): void => {
+      clearTimeout(timer);
       child.off("message", onMessage);
+      child.off("exit", onExit);
+    };
+    const timer = setTimeout(() => {
+      done();
       reject(new Error(`no "${key}" from the child in ${timeoutMs} ms`));
     }, timeoutMs);
     const onMessage = (m: Record<string, unknown>): void => {
       if (!(key in m)) return;
-      clearTimeout(timer);
-      child.off("message", onMessage);
+      done();
       resolve(m[key] as T);
     };
-    child.on("message", onMessage);
-    child.once("exit", (code) => {
-      clearTimeout(timer);
+    const onExit = (code: number | null): void => {
+      done();
       reject(new Error(`child exited (${code}) before "${key}"`));
-    });
+    };
+    child.on("message", onMessage);
+    child.on("exit", onExit);
   });
 }
 
@@ -147,6 +152,22 @@ function publishWindowed(
   });
 }
 
+/**
+ * The idle server's memory: a reading (after a full GC) every second for SETTLE_MS, keeping the lowest
+ * RSS. V8 shrinks its young generation a few seconds after activity stops; without this the garbage of
+ * connection set-up would count as memory per connection.
+ */
+async function settledMemory(server: ChildProcess): Promise<{ rss: number; heapUsed: number }> {
+  let best = { rss: Infinity, heapUsed: 0 };
+  for (let waited = 0; waited < SETTLE_MS; waited += 1000) {
+    await sleep(1000);
+    server.send({ cmd: "mem" });
+    const m = await nextMessage<{ rss: number; heapUsed: number }>(server, "mem");
+    if (m.rss < best.rss) best = m;
+  }
+  return best;
+}
+
 async function runOnce(s: Scenario): Promise<RunResult> {
   const children: ChildProcess[] = [];
   try {
@@ -168,16 +189,10 @@ async function runOnce(s: Scenario): Promise<RunResult> {
     );
     children.push(client);
     const warm = await nextMessage<number>(client, "warm");
-    // Both readings after the server has been idle a while: V8 shrinks its young generation when idle,
-    // and the garbage of connection set-up must not count as memory per connection.
-    await sleep(SETTLE_MS);
-    server.send({ cmd: "mem" });
-    const before = await nextMessage<{ rss: number; heapUsed: number }>(server, "mem");
+    const before = await settledMemory(server);
     client.send({ cmd: "continue" });
     const measured = await nextMessage<number>(client, "connected");
-    await sleep(SETTLE_MS);
-    server.send({ cmd: "mem" });
-    const after = await nextMessage<{ rss: number; heapUsed: number }>(server, "mem");
+    const after = await settledMemory(server);
     if (warm + measured !== s.connections) throw new Error(`expected ${s.connections} connections`);
 
     await publishWindowed(server, client, 1, warmup);

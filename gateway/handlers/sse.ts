@@ -3,6 +3,7 @@ import { writeLiveError } from "../live/errors.js";
 import type { LiveHub } from "../live/hub.js";
 import { requestOrigin, type OriginPolicy } from "../live/origin.js";
 import { gatewayToken, nodeLiveRequest, requestCursor, startPositions } from "../live/request.js";
+import { LIVE_PATHS } from "../live/paths.js";
 import { SSE_HEADERS, SseConnection } from "../live/sse.js";
 import type { GatewayTokens } from "../live/tokens.js";
 
@@ -36,6 +37,11 @@ export function createSseHandler(
         return;
       }
       if (res.destroyed) return;
+      // The request object lives as long as the stream: drop what was read from it, the query (with the
+      // token) and the headers (a browser's cookies and user agent), rather than hold them for hours.
+      req.url = LIVE_PATHS.sse;
+      req.headers = {};
+      req.rawHeaders = [];
       const conn = new SseConnection(options.hub, identity, start, res);
       options.hub.admit(conn);
       conn.open(cors);

@@ -250,6 +250,8 @@ export abstract class LiveConnection {
     for (;;) {
       const r = await this.hub.read(lane.stream, lane.pos, REPLAY_PAGE);
       if (this.closed) return false;
+      // Queued live frames go first, so the outbox never reorders a lane or moves its cursor back.
+      this.flush();
       if (lane.pos > r.head) {
         // The store no longer knows the offsets the client saw (a restarted memory store).
         const marker: NotRecovered = {
@@ -280,8 +282,7 @@ export abstract class LiveConnection {
       // In slices, each waiting for the transport: a page of large frames must not pile up in memory.
       for (let i = 0; i < frames.length; i += REPLAY_SLICE) {
         const slice = frames.slice(i, i + REPLAY_SLICE);
-        // Live frames of other lanes queued earlier go first, so the outbox never reorders a lane.
-        this.flush();
+        if (i > 0) this.flush();
         lane.pos = slice[slice.length - 1]!.offset;
         this.send(slice, true);
         if (this.closed || !(await this.replayRoom()) || this.closed) return false;

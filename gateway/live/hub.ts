@@ -385,6 +385,8 @@ export class LiveHub implements Sink {
 
   #beat(): void {
     for (const conn of this.#connections) conn.heartbeat();
+    // Replays write outside the flush: their counts reach the metrics here at the latest.
+    this.#updateMetrics();
   }
 
   #updateMetrics(): void {

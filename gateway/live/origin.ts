@@ -5,6 +5,8 @@ import type { HeaderReader } from "./request.js";
 /** Request headers browsers may send to the live endpoints (EventSource adds Last-Event-ID). */
 const ALLOWED_HEADERS = "authorization, content-type, last-event-id, cache-control";
 const EXPOSED_HEADERS = "retry-after, www-authenticate";
+/** Shared by every request without an Origin (most of them): held by each open connection. */
+const NO_CORS: Readonly<Record<string, string>> = Object.freeze({});
 
 function originOf(url: string): string | undefined {
   try {
@@ -47,9 +49,9 @@ export class OriginPolicy {
    * CORS headers for the answer; throws HERALD_ORIGIN_NOT_ALLOWED for a browser origin not allowed.
    * `selfOrigin` is the origin the request was addressed to (same-origin requests always pass).
    */
-  check(headers: HeaderReader, selfOrigin: string | undefined): Record<string, string> {
+  check(headers: HeaderReader, selfOrigin: string | undefined): Readonly<Record<string, string>> {
     const origin = headers.get("origin");
-    if (origin === null) return {};
+    if (origin === null) return NO_CORS;
     if (this.#any)
       return { "access-control-allow-origin": "*", "access-control-expose-headers": EXPOSED_HEADERS };
     if (origin !== selfOrigin && !this.#allowed.has(origin)) {

@@ -26,7 +26,7 @@ const REPLAY_HIGH_WATER = 64 * 1024;
  * An SSE connection: every frame as `id: <cursor>`, `event: notification`, `data: <frame JSON>`. The
  * event body after the `id:` line is the hub's shared buffer; only the id is built per connection.
  *
- * The first write goes through the response (status line, headers and first bytes together). Later
+ * The first write goes through the response (status line, headers, first bytes). Later
  * writes go straight to the socket with the HTTP/1.1 chunk framing done here, one chunk per flush, so a
  * batch of frames costs one socket write (ServerResponse.write would add three writes and a tick per
  * call). Nothing else writes to the socket until `res.end()`, which adds the closing chunk. HTTP/1.0
@@ -48,8 +48,8 @@ export class SseConnection extends LiveConnection {
 
   /**
    * Prepares the response; call after the hub admitted the connection. The status line and headers
-   * leave with the first bytes (the `retry:` line, then the replay or `ready`), in one socket write, so
-   * a store that fails before anything was sent can still be answered with a 503.
+   * wait for the first bytes (the `retry:` line, then the replay or `ready`), so a store that fails
+   * before anything was sent can still be answered with a 503.
    */
   open(headers: Record<string, string>): void {
     this.#headers = headers;
@@ -150,12 +150,15 @@ export class SseConnection extends LiveConnection {
     this.#write([buffer], buffer.length);
   }
 
-  /** The first write: status line, headers, `retry:` and `parts` in one go through the response. */
+  /** The first write: status line and headers, then `retry:` and `parts`, through the response. */
   #begin(parts: readonly (string | Buffer)[]): void {
     this.#begun = true;
     const res = this.#res;
     if (res.writableEnded || res.destroyed) return;
     res.writeHead(200, { ...SSE_HEADERS, ...this.#headers });
+    // Sent on its own: Node then writes its header string as it is, which flattens it; written beside
+    // a body chunk, the string stays a tree of ~24 concatenations for the life of the response.
+    res.flushHeaders();
     const first: Buffer[] = [Buffer.from(`retry: ${this.hub.retryMs}\n${formatSseComment("herald")}`)];
     for (const part of parts) first.push(typeof part === "string" ? Buffer.from(part, "latin1") : part);
     res.write(Buffer.concat(first));

@@ -1,4 +1,11 @@
-import { createHmac, randomBytes, randomUUID, timingSafeEqual } from "node:crypto";
+import {
+  createHmac,
+  createSecretKey,
+  randomBytes,
+  randomUUID,
+  timingSafeEqual,
+  type KeyObject,
+} from "node:crypto";
 import { HeraldError } from "../../core/errors.js";
 
 /**
@@ -7,7 +14,7 @@ import { HeraldError } from "../../core/errors.js";
  */
 export interface GatewayIdentity {
   userId: string;
-  groups: string[];
+  groups: readonly string[];
   connectionId: string;
 }
 
@@ -23,6 +30,7 @@ export interface GatewayTokenOptions {
 const AUDIENCE = "herald-gateway";
 const HEADER = Buffer.from(JSON.stringify({ alg: "HS256", typ: "JWT" })).toString("base64url");
 const CLOCK_TOLERANCE_SECONDS = 5;
+const NO_GROUPS: readonly string[] = Object.freeze([]);
 /** Far above any real token (a user in 256 groups); refuses junk before hashing it. */
 const MAX_TOKEN_LENGTH = 16_384;
 /** Shorter keys are guessable offline from any token a client holds. */
@@ -38,7 +46,7 @@ export const MIN_GATEWAY_SECRET_LENGTH = 32;
  */
 export class GatewayTokens {
   readonly ttlSeconds: number;
-  readonly #secret: Uint8Array;
+  readonly #secret: KeyObject;
   readonly #now: () => number;
 
   constructor(options: GatewayTokenOptions = {}) {
@@ -49,10 +57,9 @@ export class GatewayTokens {
         { target: "HERALD_GATEWAY_TOKEN_SECRET" },
       );
     }
-    this.#secret =
-      options.secret === undefined
-        ? new Uint8Array(randomBytes(32))
-        : new TextEncoder().encode(options.secret);
+    this.#secret = createSecretKey(
+      options.secret === undefined ? randomBytes(32) : Buffer.from(options.secret, "utf8"),
+    );
     this.ttlSeconds = options.ttlSeconds ?? 600;
     this.#now = options.now ?? Date.now;
   }
@@ -109,7 +116,12 @@ export class GatewayTokens {
         "the gateway token lacks its user, groups or connection id",
       );
     }
-    return { userId: payload.sub, groups, connectionId: payload.cid };
+    // Most users have no groups: one shared empty list instead of one per connection.
+    return {
+      userId: payload.sub,
+      groups: groups.length === 0 ? NO_GROUPS : groups,
+      connectionId: payload.cid,
+    };
   }
 
   #mac(body: string): Buffer {
