@@ -15,8 +15,11 @@ export interface NegotiateResponse {
   expiresAt: string;
   /** In order of preference; `websocket` is left out when the gateway has no Web PubSub. */
   transports: { name: TransportName; url: string }[];
-  /** Gap fill: `GET <streamsUrl>&cursor=...` (the URL carries its token). */
-  streamsUrl: string;
+  /**
+   * Gap fill: `GET <streamsUrl>&cursor=...` (the URL carries its token). Absent when the answer comes
+   * from a host that knows no gateway (the Functions app without HERALD_PUBLIC_URL): websocket only.
+   */
+  streamsUrl?: string;
 }
 
 /** SSE event names (the `event:` field). */

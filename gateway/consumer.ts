@@ -5,14 +5,13 @@ import type {
   ServiceBusReceiver,
 } from "@azure/service-bus";
 import { isHeraldError } from "../core/errors.js";
-import { streamsFor } from "../core/streams.js";
-import { fromServiceBusMessage } from "../publisher/message.js";
+import { deliverNotification } from "./delivery.js";
 import type { Logger } from "./log.js";
 import type { GatewayMetrics } from "./metrics.js";
 import type { Sink } from "./sinks/types.js";
 import type { StreamStore } from "./store/types.js";
 
-export const INVALID_NOTIFICATION_REASON = "InvalidNotification";
+export { INVALID_NOTIFICATION_REASON } from "./delivery.js";
 
 export interface ConsumerOptions {
   client: ServiceBusClient;
@@ -145,64 +144,41 @@ export class NotificationConsumer {
   }
 
   async #handle(receiver: ServiceBusReceiver, message: ServiceBusReceivedMessage): Promise<void> {
-    const { metrics, store, sinks } = this.#options;
+    const { metrics, store, sinks, maxDataBytes } = this.#options;
     const id = message.messageId;
-    if (message.expiresAtUtc && message.expiresAtUtc.getTime() <= this.#now()) {
-      metrics.expired.inc();
-      await receiver.completeMessage(message);
-      return;
+    const outcome = await deliverNotification(message, {
+      store,
+      sinks,
+      maxDataBytes,
+      metrics,
+      now: this.#now,
+    });
+    switch (outcome.kind) {
+      case "expired":
+        await receiver.completeMessage(message);
+        return;
+      case "invalid":
+        await receiver.deadLetterMessage(message, {
+          deadLetterReason: outcome.reason,
+          deadLetterErrorDescription: outcome.description,
+        });
+        metrics.deadLettered.inc({ reason: outcome.reason });
+        this.#log.warn(
+          { notificationId: id, reason: outcome.description },
+          "dead-lettered an invalid notification",
+        );
+        return;
+      case "failed":
+        await this.#abandon(receiver, message, outcome.stage, outcome.error);
+        return;
+      case "delivered":
+        await receiver.completeMessage(message);
+        metrics.completed.inc();
+        this.#log.debug(
+          { notificationId: id, streams: outcome.streams, deliveryCount: message.deliveryCount },
+          "delivered",
+        );
     }
-    let notification;
-    try {
-      notification = fromServiceBusMessage(message, { maxDataBytes: this.#options.maxDataBytes });
-    } catch (err) {
-      const description = isHeraldError(err) ? `${err.code}: ${err.message}` : String(err);
-      await receiver.deadLetterMessage(message, {
-        deadLetterReason: INVALID_NOTIFICATION_REASON,
-        deadLetterErrorDescription: description.slice(0, 1024),
-      });
-      metrics.deadLettered.inc({ reason: INVALID_NOTIFICATION_REASON });
-      this.#log.warn({ notificationId: id, reason: description }, "dead-lettered an invalid notification");
-      return;
-    }
-    const enqueuedAt = message.enqueuedTimeUtc?.getTime() ?? this.#now();
-    const expiresAt =
-      message.expiresAtUtc && message.timeToLive !== undefined ? message.expiresAtUtc.getTime() : undefined;
-    let frames;
-    try {
-      const stopTimer = metrics.storeAppendSeconds.startTimer();
-      const result = await store.append(
-        {
-          id: notification.id,
-          type: notification.type,
-          data: notification.data,
-          ts: enqueuedAt,
-          ...(expiresAt ? { expiresAt } : {}),
-        },
-        streamsFor(notification.to),
-      );
-      stopTimer();
-      frames = result.frames;
-      if (result.duplicate.length > 0 && result.duplicate.every(Boolean)) metrics.duplicates.inc();
-    } catch (err) {
-      await this.#abandon(receiver, message, "store", err);
-      return;
-    }
-    const failed = (await Promise.allSettled(sinks.map((sink) => sink.push(frames)))).flatMap((r, i) =>
-      r.status === "rejected" ? [{ sink: sinks[i]!.name, err: r.reason as unknown }] : [],
-    );
-    if (failed.length > 0) {
-      for (const f of failed) metrics.sinkErrors.inc({ sink: f.sink });
-      await this.#abandon(receiver, message, failed.map((f) => f.sink).join(","), failed[0]!.err);
-      return;
-    }
-    metrics.endToEndSeconds.observe(Math.max(0, this.#now() - enqueuedAt) / 1000);
-    await receiver.completeMessage(message);
-    metrics.completed.inc();
-    this.#log.debug(
-      { notificationId: id, streams: frames.length, deliveryCount: message.deliveryCount },
-      "delivered",
-    );
   }
 
   async #abandon(
@@ -230,7 +206,8 @@ export class NotificationConsumer {
   }
 }
 
-function errorName(err: unknown): string {
+/** Short description of an error for logs: its code, or the start of its message. */
+export function errorName(err: unknown): string {
   if (isHeraldError(err)) return err.code;
   if (err instanceof Error)
     return "code" in err && typeof err.code === "string" ? err.code : err.message.slice(0, 200);

@@ -1,11 +1,9 @@
-import { DefaultAzureCredential } from "@azure/identity";
-import { RetryMode, ServiceBusAdministrationClient, ServiceBusClient } from "@azure/service-bus";
-import { WebPubSubServiceClient } from "@azure/web-pubsub";
+import type { WebPubSubServiceClient } from "@azure/web-pubsub";
 import { HeraldError } from "../core/errors.js";
 import type { Settings } from "../core/config.js";
 import { BROADCAST_STREAM } from "../core/streams.js";
 import { Publisher } from "../publisher/publisher.js";
-import { createPublishAuthorizer, createTokenVerifier, type TokenVerifier } from "./auth/tokens.js";
+import type { TokenVerifier } from "./auth/tokens.js";
 import { NotificationConsumer } from "./consumer.js";
 import { createPublishHandler } from "./handlers/publish.js";
 import { startHttpServer, type Route } from "./http/server.js";
@@ -14,7 +12,15 @@ import { createLogger, type Logger } from "./log.js";
 import { GatewayMetrics } from "./metrics.js";
 import type { Sink } from "./sinks/types.js";
 import { WebPubSubSink } from "./sinks/webpubsub.js";
-import { MemoryStreamStore, TableStreamStore, type StreamStore } from "./store/index.js";
+import {
+  administrationClient,
+  openStore,
+  publishAuthorizer,
+  serviceBusClient,
+  tokenVerifier,
+  webPubSubClient,
+} from "./services.js";
+import type { StreamStore } from "./store/index.js";
 
 export interface GatewayOptions {
   /** Overrides the logger built from HERALD_LOG_LEVEL (tests pass a silent one). */
@@ -31,83 +37,6 @@ export interface Gateway {
   readonly webPubSub: WebPubSubServiceClient | undefined;
   /** Stops taking requests and messages, settles what is in flight, closes every connection. */
   close(): Promise<void>;
-}
-
-function isLoopbackHttp(connectionString: string): boolean {
-  return /Endpoint=http:\/\/(localhost|127\.\d+\.\d+\.\d+|\[::1\])[:/;]/i.test(connectionString);
-}
-
-/**
- * Reconnect quickly after a dropped connection, backing off to 30 s (the SDK's default waits 30 s),
- * and give up on an operation after 10 s: a settlement of a message received on a connection that
- * has since dropped otherwise holds a processing slot for the SDK's default 60 s.
- */
-const BUS_RETRY = {
-  retryOptions: {
-    maxRetries: 5,
-    retryDelayInMs: 500,
-    maxRetryDelayInMs: 30_000,
-    mode: RetryMode.Exponential,
-    timeoutInMs: 10_000,
-  },
-};
-
-function serviceBusClient(settings: Settings): ServiceBusClient {
-  if (settings.HERALD_SERVICEBUS) return new ServiceBusClient(settings.HERALD_SERVICEBUS, BUS_RETRY);
-  const namespace = settings.HERALD_SERVICEBUS__fullyQualifiedNamespace;
-  if (namespace) return new ServiceBusClient(namespace, new DefaultAzureCredential(), BUS_RETRY);
-  throw new HeraldError(
-    "HERALD_INVALID_CONFIG",
-    "HERALD_SERVICEBUS: set a Service Bus connection string, or HERALD_SERVICEBUS__fullyQualifiedNamespace for a managed identity",
-    { target: "HERALD_SERVICEBUS" },
-  );
-}
-
-/** The backplane creates each replica's subscription on the delivery topic at start. */
-function administrationClient(settings: Settings): ServiceBusAdministrationClient {
-  if (settings.HERALD_SERVICEBUS) return new ServiceBusAdministrationClient(settings.HERALD_SERVICEBUS);
-  return new ServiceBusAdministrationClient(
-    settings.HERALD_SERVICEBUS__fullyQualifiedNamespace ?? "",
-    new DefaultAzureCredential(),
-  );
-}
-
-function webPubSubClient(settings: Settings): WebPubSubServiceClient | undefined {
-  const hub = settings.HERALD_WEBPUBSUB_HUB;
-  if (settings.HERALD_WEBPUBSUB) {
-    // The emulator speaks plain http on loopback; the SDK refuses http unless told.
-    return new WebPubSubServiceClient(settings.HERALD_WEBPUBSUB, hub, {
-      allowInsecureConnection: isLoopbackHttp(settings.HERALD_WEBPUBSUB),
-    });
-  }
-  const uri = settings.HERALD_WEBPUBSUB__serviceUri;
-  return uri ? new WebPubSubServiceClient(uri, new DefaultAzureCredential(), hub) : undefined;
-}
-
-async function openStore(settings: Settings): Promise<StreamStore> {
-  const retention = {
-    maxAgeMs: settings.HERALD_RETENTION_SECONDS * 1000,
-    maxCount: settings.HERALD_RETENTION_COUNT,
-  };
-  const common = { retention, maxDataBytes: settings.HERALD_MAX_DATA_BYTES };
-  if (settings.HERALD_STORE === "memory") return new MemoryStreamStore(common);
-  const tableName = settings.HERALD_STREAMS_TABLE;
-  if (settings.HERALD_STORAGE) {
-    return TableStreamStore.open({ connectionString: settings.HERALD_STORAGE }, { ...common, tableName });
-  }
-  const uri = settings.HERALD_STORAGE__tableServiceUri;
-  if (!uri) {
-    throw new HeraldError(
-      "HERALD_INVALID_CONFIG",
-      "HERALD_STORAGE: the table store needs a connection string, or HERALD_STORAGE__tableServiceUri for a managed identity",
-      { target: "HERALD_STORAGE" },
-    );
-  }
-  const { TableClient } = await import("@azure/data-tables");
-  return TableStreamStore.open(
-    { client: new TableClient(uri, tableName, new DefaultAzureCredential()) },
-    { ...common, tableName },
-  );
 }
 
 function timeout<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
@@ -138,14 +67,7 @@ export async function startGateway(settings: Settings, options: GatewayOptions =
   const webPubSub = webPubSubClient(settings);
   if (!webPubSub) log.warn("no Web PubSub configured (HERALD_WEBPUBSUB): WebSocket delivery is off");
   const store = await openStore(settings);
-  const verifier = createTokenVerifier({
-    secret: settings.HERALD_JWT_SECRET,
-    jwksUrl: settings.HERALD_JWT_JWKS_URL,
-    issuer: settings.HERALD_JWT_ISSUER,
-    audience: settings.HERALD_JWT_AUDIENCE,
-    userClaim: settings.HERALD_JWT_USER_CLAIM,
-    groupsClaim: settings.HERALD_JWT_GROUPS_CLAIM,
-  });
+  const verifier = tokenVerifier(settings);
   const publisher = new Publisher(bus.createSender(settings.HERALD_TOPIC), {
     maxDataBytes: settings.HERALD_MAX_DATA_BYTES,
   });
@@ -192,11 +114,7 @@ export async function startGateway(settings: Settings, options: GatewayOptions =
       method: "POST",
       path: "/api/notifications",
       handler: createPublishHandler({
-        authorize: createPublishAuthorizer({
-          keys: settings.HERALD_PUBLISH_KEYS ?? [],
-          verifier,
-          publishRole: settings.HERALD_JWT_PUBLISH_ROLE,
-        }),
+        authorize: publishAuthorizer(settings, verifier),
         publisher,
         onPublished: (ids, caller) => {
           metrics.published.inc(ids.length);

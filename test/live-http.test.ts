@@ -56,14 +56,14 @@ describe("negotiate", () => {
     expect(expiresIn).toBeLessThanOrEqual(5 * 60_000);
 
     expect(body.transports[1]!.url.startsWith(`${live.url}/api/sse?token=`)).toBe(true);
-    expect(body.streamsUrl.startsWith(`${live.url}/api/streams?token=`)).toBe(true);
+    expect(body.streamsUrl!.startsWith(`${live.url}/api/streams?token=`)).toBe(true);
     // The handed-out URLs work as they are.
     const sse = await openRawSse(body.transports[1]!.url);
     register(sse);
     await sse.until((p) => p.events.some((e) => e.event === "ready"));
     const polled = await get(`${body.transports[2]!.url}&wait=0`);
     expect(polled.status).toBe(200);
-    expect((await get(body.streamsUrl)).status).toBe(200);
+    expect((await get(body.streamsUrl!)).status).toBe(200);
   });
 
   it("leaves out websocket without Web PubSub and uses the public URL when configured", async () => {

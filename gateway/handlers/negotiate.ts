@@ -21,8 +21,11 @@ export type WebPubSubUrlFunction = (identity: ClientIdentity) => Promise<{ url: 
 export interface NegotiateHandlerOptions {
   /** Verifies the application JWT. */
   verifier: TokenVerifier;
-  /** Signs the gateway token for the SSE, long-poll and gap-fill URLs. */
-  tokens: GatewayTokens;
+  /**
+   * Signs the gateway token for the SSE, long-poll and gap-fill URLs. Without it negotiate offers
+   * websocket only: the Functions app when it knows no gateway to send fallback clients to.
+   */
+  tokens?: GatewayTokens | undefined;
   /** Web PubSub client URLs; without it negotiate offers no websocket transport. */
   webPubSubUrl?: WebPubSubUrlFunction | undefined;
   /** The gateway's public base URL (HERALD_PUBLIC_URL); default: the request's own origin. */
@@ -80,8 +83,8 @@ export function createNegotiateHandler(options: NegotiateHandlerOptions): Handle
       }
       const identity = await options.verifier.verify(appToken);
       const clientIdentity = { userId: identity.userId, groups: identity.groups };
-      const gateway = await options.tokens.sign(clientIdentity);
-      let expiresAt = gateway.expiresAt;
+      const gateway = await options.tokens?.sign(clientIdentity);
+      let expiresAt = gateway?.expiresAt ?? Number.POSITIVE_INFINITY;
       const transports: NegotiateResponse["transports"] = [];
       if (options.webPubSubUrl) {
         try {
@@ -97,17 +100,22 @@ export function createNegotiateHandler(options: NegotiateHandlerOptions): Handle
         }
       }
       const base = options.publicUrl ?? requestOrigin(request.headers) ?? request.url.origin;
-      for (const { name, path } of GATEWAY_TRANSPORTS) {
-        transports.push({ name, url: joinUrl(base, path, gateway.token) });
+      if (gateway) {
+        for (const { name, path } of GATEWAY_TRANSPORTS) {
+          transports.push({ name, url: joinUrl(base, path, gateway.token) });
+        }
+      }
+      if (transports.length === 0) {
+        throw new HeraldError("HERALD_NOT_READY", "no transport is available now: Web PubSub did not answer");
       }
       const body: NegotiateResponse = {
         userId: identity.userId,
         groups: identity.groups,
         expiresAt: new Date(expiresAt).toISOString(),
         transports,
-        streamsUrl: joinUrl(base, LIVE_PATHS.streams, gateway.token),
+        ...(gateway ? { streamsUrl: joinUrl(base, LIVE_PATHS.streams, gateway.token) } : {}),
       };
-      log?.debug({ userId: identity.userId, connectionId: gateway.connectionId }, "negotiated");
+      log?.debug({ userId: identity.userId, connectionId: gateway?.connectionId }, "negotiated");
       return { status: 200, headers: { ...cors, "cache-control": "no-store" }, json: body };
     } catch (err) {
       return liveErrorResponse(err, cors);

@@ -12,3 +12,8 @@ export function errorResponse(err: unknown): HandlerResponse {
   if (herald.code === "HERALD_UNAUTHORIZED") headers["www-authenticate"] = 'Bearer realm="herald"';
   return { status: herald.status, headers, json: herald.toJSON() };
 }
+
+/** HERALD_PAYLOAD_TOO_LARGE for a body over `limit` bytes (every host's body reader). */
+export function payloadTooLarge(limit: number): HeraldError {
+  return new HeraldError("HERALD_PAYLOAD_TOO_LARGE", `the request body is over ${limit} bytes`);
+}

@@ -1,6 +1,5 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { HeraldError } from "../../core/errors.js";
-import { errorResponse } from "./errors.js";
+import { errorResponse, payloadTooLarge } from "./errors.js";
 import type { HandlerRequest, HandlerResponse } from "./types.js";
 
 /** Adapts a node:http request to the neutral handler request. */
@@ -23,7 +22,7 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Uint8Arra
   const declared = Number(req.headers["content-length"]);
   if (Number.isFinite(declared) && declared > limit) {
     req.resume();
-    return Promise.reject(tooLarge(limit));
+    return Promise.reject(payloadTooLarge(limit));
   }
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
@@ -33,7 +32,7 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Uint8Arra
       if (size > limit) {
         req.off("data", onData);
         req.resume();
-        reject(tooLarge(limit));
+        reject(payloadTooLarge(limit));
         return;
       }
       chunks.push(chunk);
@@ -42,10 +41,6 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Uint8Arra
     req.once("end", () => resolve(Buffer.concat(chunks)));
     req.once("error", reject);
   });
-}
-
-function tooLarge(limit: number): HeraldError {
-  return new HeraldError("HERALD_PAYLOAD_TOO_LARGE", `the request body is over ${limit} bytes`);
 }
 
 /** Writes a handler response; JSON bodies get their content type and length. */

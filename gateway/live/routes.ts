@@ -29,6 +29,17 @@ export interface LiveRoutesOptions {
   log?: Logger | undefined;
 }
 
+/** The answer to a CORS preflight (`OPTIONS`) of an endpoint that takes `methods`. */
+export function createPreflightHandler(origins: OriginPolicy, methods: string): Handler {
+  return async (request) => {
+    try {
+      return origins.preflight(request.headers, requestOrigin(request.headers), methods);
+    } catch (err) {
+      return liveErrorResponse(err);
+    }
+  };
+}
+
 /**
  * The routes of negotiate, SSE, long-poll and gap fill for `startHttpServer`, each with its CORS
  * preflight (`OPTIONS`) and origin check.
@@ -39,15 +50,7 @@ export interface LiveRoutesOptions {
 export function liveRoutes(options: LiveRoutesOptions): Route[] {
   const origins = new OriginPolicy(options.allowedOrigins, options.publicUrl);
   const endpoint = { hub: options.hub, tokens: options.tokens, origins };
-  const preflight =
-    (methods: string): Handler =>
-    async (request) => {
-      try {
-        return origins.preflight(request.headers, requestOrigin(request.headers), methods);
-      } catch (err) {
-        return liveErrorResponse(err);
-      }
-    };
+  const preflight = (methods: string): Handler => createPreflightHandler(origins, methods);
   return [
     {
       method: "POST",
