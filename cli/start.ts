@@ -111,6 +111,10 @@ Options:
       started.push(azurite);
       const env: Record<string, string> = {
         ...localSettings(),
+        // local.settings.json configures the Functions app: its fan-out subscription and the gateway
+        // URL its negotiate points at. The gateway consumes its own subscription and knows its own URL.
+        HERALD_SUBSCRIPTION: "gateway",
+        HERALD_PUBLIC_URL: "",
         HERALD_SERVICEBUS: serviceBus.connectionString,
         HERALD_WEBPUBSUB: webPubSub.connectionString,
         HERALD_STORE: "table",

@@ -37,7 +37,11 @@ export const SETTINGS = {
     default: "notifications",
     doc: "Topic that notifications are published to.",
   },
-  HERALD_SUBSCRIPTION: { kind: "string", default: "gateway", doc: "Subscription the gateway consumes." },
+  HERALD_SUBSCRIPTION: {
+    kind: "string",
+    default: "gateway",
+    doc: "Subscription the gateway consumes; on the Functions app, the fan-out's own (`fanout`).",
+  },
   HERALD_CONCURRENCY: {
     kind: "int",
     default: "32",
@@ -107,7 +111,7 @@ export const SETTINGS = {
   },
   HERALD_PUBLIC_URL: {
     kind: "url",
-    doc: "The gateway's public base URL, used in negotiate answers (default: derived from the request).",
+    doc: "The gateway's public base URL, used in negotiate answers (default: derived from the request). On the Functions app: where its negotiate sends SSE and long-poll clients (with `HERALD_GATEWAY_TOKEN_SECRET`).",
   },
   HERALD_PUBLISH_KEYS: {
     kind: "list",
@@ -130,7 +134,7 @@ export const SETTINGS = {
   },
   HERALD_GATEWAY_TOKEN_SECRET: {
     kind: "secret",
-    doc: "HS256 key (32+ characters) for the short-lived tokens in SSE, long-poll and gap-fill URLs. Every replica must have the same value; unset: a random key per process (one replica only).",
+    doc: "HS256 key (32+ characters) for the short-lived tokens in SSE, long-poll and gap-fill URLs. Every replica must have the same value; unset: a random key per process (one replica only). The Functions app offers the gateway's fallbacks only when it shares this key.",
   },
   HERALD_GATEWAY_TOKEN_SECONDS: {
     kind: "int",
