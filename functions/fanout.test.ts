@@ -45,6 +45,8 @@ describe("toDeliverableMessage", () => {
       expiresAtUtc: undefined,
     });
     expect(toDeliverableMessage({}, undefined).messageId).toBeUndefined();
+    const dotnet = toDeliverableMessage({}, { expiresAtUtc: "9999-12-31T23:59:59.9999999" });
+    expect(dotnet.expiresAtUtc?.toISOString()).toBe("9999-12-31T23:59:59.999Z");
   });
 
   it("turns text back into bytes so the strict JSON parse applies", () => {

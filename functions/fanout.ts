@@ -43,7 +43,9 @@ function text(value: unknown): string | undefined {
 function date(value: unknown): Date | undefined {
   if (value instanceof Date) return value;
   if (typeof value !== "string") return undefined;
-  const parsed = new Date(value);
+  // The extension's *Utc properties are UTC even when written without a zone (.NET DateTime).
+  const zoned = /T[\d:.]+$/.test(value) ? `${value}Z` : value;
+  const parsed = new Date(zoned);
   return Number.isNaN(parsed.getTime()) ? undefined : parsed;
 }
 
