@@ -57,8 +57,13 @@ describe("toDeliverableMessage", () => {
 
 describe("createFanoutHandler", () => {
   const log = createLogger({ level: "silent" });
+  const logged: string[] = [];
   const context = (metadata: Record<string, unknown>) =>
-    new InvocationContext({ functionName: "fanout", triggerMetadata: metadata });
+    new InvocationContext({
+      functionName: "fanout",
+      triggerMetadata: metadata,
+      logHandler: (level, ...args) => logged.push(`${level} ${args.join(" ")}`),
+    });
 
   it("returns on delivery and throws for an invalid or undeliverable message", async () => {
     const store = new MemoryStreamStore({ sweepIntervalMs: 0 });
@@ -88,6 +93,10 @@ describe("createFanoutHandler", () => {
     expect((invalid as InvalidNotificationError).message).toMatch(
       /^InvalidNotification: HERALD_MISSING_TARGET/,
     );
+    expect(logged).toEqual([
+      "warning notification m-1: delivery failed at webpubsub: ECONNRESET",
+      expect.stringMatching(/^warning notification m-2: InvalidNotification: HERALD_MISSING_TARGET: /),
+    ]);
     await store.close();
   });
 

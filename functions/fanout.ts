@@ -97,15 +97,22 @@ export function createFanoutHandler(
       case "expired":
         log.debug(ids, "expired: completed without delivery");
         return;
-      case "invalid":
+      case "invalid": {
         log.warn(
           { ...ids, reason: outcome.description },
           "invalid notification: left for the dead-letter queue",
         );
-        throw new InvalidNotificationError(outcome.description);
-      case "failed":
+        const error = new InvalidNotificationError(outcome.description);
+        // Also in the invocation's own log, which Application Insights ties to the invocation.
+        invocation.warn(`notification ${String(message.messageId)}: ${error.message}`);
+        throw error;
+      }
+      case "failed": {
         log.warn({ ...ids, stage: outcome.stage, err: errorName(outcome.error) }, "delivery failed: retried");
-        throw new DeliveryFailedError(outcome.stage, outcome.error);
+        const error = new DeliveryFailedError(outcome.stage, outcome.error);
+        invocation.warn(`notification ${String(message.messageId)}: ${error.message}`);
+        throw error;
+      }
     }
   };
 }
