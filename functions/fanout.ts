@@ -1,7 +1,7 @@
 import type { InvocationContext } from "@azure/functions";
-import { errorName } from "../gateway/consumer.js";
 import {
   deliverNotification,
+  errorName,
   INVALID_NOTIFICATION_REASON,
   type DeliverableMessage,
   type DeliveryContext,

@@ -4,8 +4,7 @@ import type {
   ServiceBusReceivedMessage,
   ServiceBusReceiver,
 } from "@azure/service-bus";
-import { isHeraldError } from "../core/errors.js";
-import { deliverNotification } from "./delivery.js";
+import { deliverNotification, errorName } from "./delivery.js";
 import type { Logger } from "./log.js";
 import type { GatewayMetrics } from "./metrics.js";
 import type { Sink } from "./sinks/types.js";
@@ -204,12 +203,4 @@ export class NotificationConsumer {
       "receive error; the SDK retries",
     );
   }
-}
-
-/** Short description of an error for logs: its code, or the start of its message. */
-export function errorName(err: unknown): string {
-  if (isHeraldError(err)) return err.code;
-  if (err instanceof Error)
-    return "code" in err && typeof err.code === "string" ? err.code : err.message.slice(0, 200);
-  return String(err);
 }

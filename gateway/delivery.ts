@@ -92,3 +92,11 @@ export async function deliverNotification(
   metrics?.endToEndSeconds.observe(Math.max(0, now() - enqueuedAt) / 1000);
   return { kind: "delivered", streams: frames.length, duplicate };
 }
+
+/** Short description of an error for logs: its code, or the start of its message. */
+export function errorName(err: unknown): string {
+  if (isHeraldError(err)) return err.code;
+  if (err instanceof Error)
+    return "code" in err && typeof err.code === "string" ? err.code : err.message.slice(0, 200);
+  return String(err);
+}
