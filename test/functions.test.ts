@@ -244,6 +244,7 @@ describe("Functions app against the emulators", () => {
       },
       { path: "/api/negotiate", method: "GET", headers: { authorization: `Bearer ${jwtNoRole}` } },
     ];
+    const codes = new Set<string>();
     for (const c of cases) {
       const label = `${c.method} ${c.path} ${JSON.stringify(c.headers ?? {}).slice(0, 120)}`;
       const fromGateway = await fetch(`${gateway.url}${c.path}`, {
@@ -264,10 +265,23 @@ describe("Functions app against the emulators", () => {
       expect(response.status, label).toBe(fromGateway.status);
       const got = jsonOf(response) as { code: string };
       expect(got.code, label).toBe(expected.code);
+      codes.add(got.code);
       const headers = response.headers as Record<string, string>;
       expect(headers["content-type"], label).toBe(fromGateway.headers.get("content-type"));
       expect(headers["www-authenticate"] ?? null, label).toBe(fromGateway.headers.get("www-authenticate"));
     }
+    expect([...codes].sort()).toEqual([
+      "HERALD_FORBIDDEN",
+      "HERALD_INVALID_FIELD",
+      "HERALD_MALFORMED_JSON",
+      "HERALD_METHOD_NOT_ALLOWED",
+      "HERALD_MISSING_TARGET",
+      "HERALD_ORIGIN_NOT_ALLOWED",
+      "HERALD_PAYLOAD_TOO_LARGE",
+      "HERALD_UNAUTHORIZED",
+      "HERALD_UNKNOWN_FIELD",
+      "HERALD_UNSUPPORTED_MEDIA_TYPE",
+    ]);
   });
 
   it("leaves a poison message to Service Bus's dead-letter queue, logging the reason InvalidNotification", async () => {
