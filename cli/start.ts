@@ -1,23 +1,16 @@
-import { mkdirSync, readFileSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { readSettings } from "../core/config.js";
 import { HeraldError, isHeraldError } from "../core/errors.js";
 import { startAzurite } from "../emulator/azurite.js";
+import { ServiceBusAdministrationClient } from "@azure/service-bus";
 import { startServiceBusEmulator } from "../emulator/servicebus/index.js";
+import { emulatorAdministrationOptions } from "../emulator/servicebus/management/index.js";
 import { startWebPubSubEmulator } from "../emulator/webpubsub/index.js";
 import { startGateway } from "../gateway/index.js";
 import { parsePort, serveUntilSignal, type Command } from "./command.js";
-
-const ROOT = fileURLToPath(new URL("../../", import.meta.url));
-
-/** The local values every part shares (the same file the Functions host reads). */
-function localSettings(): Record<string, string> {
-  const file = join(ROOT, "local.settings.json");
-  const parsed = JSON.parse(readFileSync(file, "utf8")) as { Values?: Record<string, string> };
-  return parsed.Values ?? {};
-}
+import { ROOT, localSettings } from "./settings.js";
 
 /** Names the flag to change when a part's port is taken. */
 async function part<T>(name: string, flag: string, port: number, start: () => Promise<T>): Promise<T> {
@@ -118,13 +111,24 @@ Options:
         HERALD_PORT: String(ports.gateway),
         HERALD_LOG_LEVEL: process.env.HERALD_LOG_LEVEL ?? "warn",
       };
-      const gateway = await part("gateway", "--port", ports.gateway, () => startGateway(readSettings(env)));
+      const settings = readSettings(env);
+      // The emulator's management endpoint lets the dashboard show the dead-letter queue's depth.
+      const adminOptions = emulatorAdministrationOptions(serviceBus.managementUrl);
+      started.push({ close: async () => adminOptions.agent.destroy() });
+      const admin = new ServiceBusAdministrationClient(serviceBus.connectionString, adminOptions);
+      const deadLetterCount = async (): Promise<number> =>
+        (await admin.getSubscriptionRuntimeProperties(settings.HERALD_TOPIC, settings.HERALD_SUBSCRIPTION))
+          .deadLetterMessageCount;
+      const gateway = await part("gateway", "--port", ports.gateway, () =>
+        startGateway(settings, { deadLetterCount }),
+      );
       started.push(gateway);
       const key = env.HERALD_PUBLISH_KEYS?.split(",")[0] ?? "";
       process.stdout.write(
         [
           "Herald is running locally.",
           `  gateway          ${gateway.url}`,
+          `  dashboard        ${gateway.url}/dashboard`,
           `  Service Bus      ${serviceBus.connectionString}`,
           `  management       ${serviceBus.managementUrl}`,
           `  Web PubSub       ${webPubSub.connectionString}`,

@@ -7,6 +7,7 @@ import { BROADCAST_STREAM } from "../core/streams.js";
 import { Publisher } from "../publisher/publisher.js";
 import { createPublishAuthorizer, createTokenVerifier, type TokenVerifier } from "./auth/tokens.js";
 import { NotificationConsumer } from "./consumer.js";
+import { dashboardRoutes } from "./dashboard/index.js";
 import { createPublishHandler } from "./handlers/publish.js";
 import { startHttpServer, type Route } from "./http/server.js";
 import { startLive, webPubSubUrlFunction } from "./live/index.js";
@@ -19,6 +20,12 @@ import { MemoryStreamStore, TableStreamStore, type StreamStore } from "./store/i
 export interface GatewayOptions {
   /** Overrides the logger built from HERALD_LOG_LEVEL (tests pass a silent one). */
   log?: Logger;
+  /**
+   * Reads the depth of the subscription's dead-letter queue for metrics and the dashboard. Default:
+   * the subscription's runtime properties through the management API, except for the emulator,
+   * whose management endpoint the connection string does not name (`herald start` passes one).
+   */
+  deadLetterCount?: () => Promise<number>;
 }
 
 export interface Gateway {
@@ -84,6 +91,16 @@ function webPubSubClient(settings: Settings): WebPubSubServiceClient | undefined
   return uri ? new WebPubSubServiceClient(uri, new DefaultAzureCredential(), hub) : undefined;
 }
 
+function defaultDeadLetterCount(settings: Settings): (() => Promise<number>) | undefined {
+  const cs = settings.HERALD_SERVICEBUS;
+  if (cs && /UseDevelopmentEmulator=true/i.test(cs)) return undefined;
+  if (!cs && !settings.HERALD_SERVICEBUS__fullyQualifiedNamespace) return undefined;
+  const admin = administrationClient(settings);
+  return async () =>
+    (await admin.getSubscriptionRuntimeProperties(settings.HERALD_TOPIC, settings.HERALD_SUBSCRIPTION))
+      .deadLetterMessageCount;
+}
+
 async function openStore(settings: Settings): Promise<StreamStore> {
   const retention = {
     maxAgeMs: settings.HERALD_RETENTION_SECONDS * 1000,
@@ -134,6 +151,8 @@ export async function startGateway(settings: Settings, options: GatewayOptions =
     );
   }
   const metrics = new GatewayMetrics();
+  const deadLetterCount = options.deadLetterCount ?? defaultDeadLetterCount(settings);
+  if (deadLetterCount) metrics.watchDeadLetterQueue(settings.HERALD_SUBSCRIPTION, deadLetterCount);
   const bus = serviceBusClient(settings);
   const webPubSub = webPubSubClient(settings);
   if (!webPubSub) log.warn("no Web PubSub configured (HERALD_WEBPUBSUB): WebSocket delivery is off");
@@ -232,7 +251,7 @@ export async function startGateway(settings: Settings, options: GatewayOptions =
   const http = await startHttpServer({
     host: settings.HERALD_HOST,
     port: settings.HERALD_PORT,
-    routes: [...routes, ...live.routes],
+    routes: [...routes, ...live.routes, ...dashboardRoutes(metrics)],
     log,
   });
   consumer.start();
