@@ -1,13 +1,12 @@
 import { randomUUID } from "node:crypto";
 import { parseArgs } from "node:util";
-import {
+import type {
   ServiceBusClient,
-  type ServiceBusMessage,
-  type ServiceBusReceivedMessage,
-  type ServiceBusReceiver,
+  ServiceBusMessage,
+  ServiceBusReceivedMessage,
+  ServiceBusReceiver,
 } from "@azure/service-bus";
 import { HeraldError } from "../core/errors.js";
-import { DEFAULT_TOPIC } from "../publisher/publisher.js";
 import { NOTIFICATION_ID_PROPERTY } from "../publisher/message.js";
 import { usageError, type Command } from "./command.js";
 import { CLI_BUS_OPTIONS, busConnectionString, unreachable } from "./servicebus.js";
@@ -61,7 +60,7 @@ function target(values: {
   }
   return {
     connectionString: busConnectionString(values.servicebus),
-    topic: values.topic ?? cliSetting("HERALD_TOPIC") ?? DEFAULT_TOPIC,
+    topic: values.topic ?? cliSetting("HERALD_TOPIC") ?? "notifications",
     subscription: values.subscription ?? cliSetting("HERALD_SUBSCRIPTION") ?? "gateway",
     max,
   };
@@ -99,6 +98,7 @@ async function withDeadLetters<T>(
   receiveMode: "peekLock" | "receiveAndDelete",
   work: (client: ServiceBusClient, receiver: ServiceBusReceiver) => Promise<T>,
 ): Promise<T> {
+  const { ServiceBusClient } = await import("@azure/service-bus");
   const client = new ServiceBusClient(t.connectionString, CLI_BUS_OPTIONS);
   const receiver = client.createReceiver(t.topic, t.subscription, {
     subQueueType: "deadLetter",

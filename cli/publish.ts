@@ -1,7 +1,6 @@
 import { parseArgs } from "node:util";
 import { HeraldError, isHeraldError, type HeraldErrorCode, ERROR_CODES } from "../core/errors.js";
 import { validateNotification, type NotificationInput } from "../core/notification.js";
-import { Publisher, DEFAULT_TOPIC } from "../publisher/publisher.js";
 import { usageError, type Command } from "./command.js";
 import { CLI_BUS_OPTIONS, busConnectionString, unreachable } from "./servicebus.js";
 import { cliSetting } from "./settings.js";
@@ -188,6 +187,7 @@ Examples:
       ids = await publishOverHttp(values.gateway, credential, notification);
     } else {
       const connectionString = busConnectionString(values.servicebus);
+      const { Publisher, DEFAULT_TOPIC } = await import("../publisher/publisher.js");
       const topic = values.topic ?? cliSetting("HERALD_TOPIC") ?? DEFAULT_TOPIC;
       const publisher = Publisher.fromConnectionString(connectionString, {
         topic,

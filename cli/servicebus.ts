@@ -1,4 +1,4 @@
-import { RetryMode, type ServiceBusClientOptions } from "@azure/service-bus";
+import type { ServiceBusClientOptions } from "@azure/service-bus";
 import { HeraldError } from "../core/errors.js";
 import { cliSetting } from "./settings.js";
 
@@ -11,7 +11,6 @@ export const CLI_BUS_OPTIONS: ServiceBusClientOptions = {
     maxRetries: 2,
     retryDelayInMs: 300,
     maxRetryDelayInMs: 2000,
-    mode: RetryMode.Fixed,
     timeoutInMs: 10_000,
   },
 };

@@ -3,12 +3,6 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { readSettings } from "../core/config.js";
 import { HeraldError, isHeraldError } from "../core/errors.js";
-import { startAzurite } from "../emulator/azurite.js";
-import { ServiceBusAdministrationClient } from "@azure/service-bus";
-import { startServiceBusEmulator } from "../emulator/servicebus/index.js";
-import { emulatorAdministrationOptions } from "../emulator/servicebus/management/index.js";
-import { startWebPubSubEmulator } from "../emulator/webpubsub/index.js";
-import { startGateway } from "../gateway/index.js";
 import { parsePort, serveUntilSignal, type Command } from "./command.js";
 import { ROOT, localSettings } from "./settings.js";
 
@@ -37,7 +31,7 @@ export const startCommand: Command = {
   path: ["start"],
   summary: "Run the whole system locally: emulators, Azurite and the gateway",
   usage: `Usage: herald start [--memory] [--port 3000] [--servicebus-port 5672] [--webpubsub-port 8080]
-                    [--table-port 10002] [--data-dir .herald]
+                    [--table-port 10002] [--data-dir .herald] [--no-gateway]
 
 Starts, on loopback and offline: the Service Bus emulator (emulator/servicebus/Config.json), the
 Web PubSub emulator, Azurite (Table Storage for the streams) and the gateway, with the values in
@@ -51,7 +45,10 @@ Options:
   --management-port N    Service Bus management port (default 5300)
   --webpubsub-port N     Web PubSub emulator port (default 8080)
   --table-port N         Azurite Table port (default 10002)
-  --data-dir DIR         where persistent data lives (default .herald)`,
+  --data-dir DIR         where persistent data lives (default .herald)
+  --no-gateway           start the emulators and Azurite only; nothing consumes the subscription, so
+                         published notifications wait in Service Bus (run \`herald gateway\` yourself,
+                         e.g. under a debugger). The last line is then "ready <Service Bus url>".`,
   async run(argv) {
     const { values } = parseArgs({
       args: argv,
@@ -64,6 +61,7 @@ Options:
         "webpubsub-port": { type: "string" },
         "table-port": { type: "string" },
         "data-dir": { type: "string" },
+        "no-gateway": { type: "boolean" },
       },
     });
     const ports = {
@@ -80,6 +78,25 @@ Options:
       mkdirSync(path, { recursive: true });
       return path;
     };
+    // Loaded here so other commands do not pay for the SDKs and emulators at startup.
+    const [
+      { startAzurite },
+      { ServiceBusAdministrationClient },
+      { startServiceBusEmulator },
+      management,
+      wps,
+      gw,
+    ] = await Promise.all([
+      import("../emulator/azurite.js"),
+      import("@azure/service-bus"),
+      import("../emulator/servicebus/index.js"),
+      import("../emulator/servicebus/management/index.js"),
+      import("../emulator/webpubsub/index.js"),
+      import("../gateway/index.js"),
+    ]);
+    const { emulatorAdministrationOptions } = management;
+    const { startWebPubSubEmulator } = wps;
+    const { startGateway } = gw;
     const started: { close(): Promise<void> }[] = [];
     const closeAll = async (): Promise<void> => {
       for (const s of started.splice(0).reverse()) await s.close().catch(() => undefined);
@@ -111,6 +128,20 @@ Options:
         HERALD_PORT: String(ports.gateway),
         HERALD_LOG_LEVEL: process.env.HERALD_LOG_LEVEL ?? "warn",
       };
+      if (values["no-gateway"]) {
+        process.stdout.write(
+          [
+            "Herald's emulators are running locally (no gateway: --no-gateway).",
+            `  Service Bus      ${serviceBus.connectionString}`,
+            `  management       ${serviceBus.managementUrl}`,
+            `  Web PubSub       ${webPubSub.connectionString}`,
+            `  Table Storage    ${azurite.tableUrl}`,
+            `  data             ${dataDir ?? "in memory (--memory)"}`,
+            "",
+          ].join("\n"),
+        );
+        return await serveUntilSignal({ close: closeAll }, serviceBus.url);
+      }
       const settings = readSettings(env);
       // The emulator's management endpoint lets the dashboard show the dead-letter queue's depth.
       const adminOptions = emulatorAdministrationOptions(serviceBus.managementUrl);

@@ -1,5 +1,4 @@
 import { parseArgs } from "node:util";
-import { signDevToken } from "../gateway/auth/tokens.js";
 import { HeraldError } from "../core/errors.js";
 import { usageError, type Command } from "./command.js";
 import { cliSetting } from "./settings.js";
@@ -75,6 +74,7 @@ Example:
       );
     }
     const roles = values.publisher ? [cliSetting("HERALD_JWT_PUBLISH_ROLE") ?? "herald.publish"] : [];
+    const { signDevToken } = await import("../gateway/auth/tokens.js");
     const token = await signDevToken(secret, { userId, groups, roles, expiresInSeconds });
     const expires = new Date(Date.now() + expiresInSeconds * 1000).toISOString();
     process.stderr.write(
