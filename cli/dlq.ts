@@ -284,9 +284,9 @@ Prints one line per notification: "replayed <id>", "skipped <id> (expired)", or 
       try {
         let received = 0;
         while (targets.size > 0 && received < t.max + targets.size) {
-          const batch = await receiver.receiveMessages(Math.min(50, targets.size + 10), {
-            maxWaitTimeInMs: 2000,
-          });
+          // One message per call: with larger batches, messages that reached the SDK after a batch
+          // had returned stayed locked (seen against the emulator) and could not be abandoned.
+          const batch = await receiver.receiveMessages(1, { maxWaitTimeInMs: 2000 });
           if (batch.length === 0) break;
           received += batch.length;
           for (const m of batch) {
@@ -318,7 +318,15 @@ Prints one line per notification: "replayed <id>", "skipped <id> (expired)", or 
           }
         }
       } finally {
-        for (const m of held) await receiver.abandonMessage(m).catch(() => undefined);
+        for (const m of held) {
+          await receiver.abandonMessage(m).catch((err: unknown) => {
+            // Not fatal: the message stays dead-lettered and unlocks when its lock expires.
+            const reason = err instanceof Error ? err.message : String(err);
+            process.stderr.write(
+              `herald: warning: ${printable(notificationId(m))} stays locked until its lock expires (${printable(reason)})\n`,
+            );
+          });
+        }
         await sender.close().catch(() => undefined);
       }
       if (failed > 0 || targets.size > 0) {
