@@ -78,47 +78,53 @@ Options:
       mkdirSync(path, { recursive: true });
       return path;
     };
-    // Loaded here so other commands do not pay for the SDKs and emulators at startup.
-    const [
-      { startAzurite },
-      { ServiceBusAdministrationClient },
-      { startServiceBusEmulator },
-      management,
-      wps,
-      gw,
-    ] = await Promise.all([
-      import("../emulator/azurite.js"),
-      import("@azure/service-bus"),
-      import("../emulator/servicebus/index.js"),
-      import("../emulator/servicebus/management/index.js"),
-      import("../emulator/webpubsub/index.js"),
-      import("../gateway/index.js"),
-    ]);
-    const { emulatorAdministrationOptions } = management;
-    const { startWebPubSubEmulator } = wps;
-    const { startGateway } = gw;
     const started: { close(): Promise<void> }[] = [];
     const closeAll = async (): Promise<void> => {
       for (const s of started.splice(0).reverse()) await s.close().catch(() => undefined);
     };
+    const track = async <T extends { close(): Promise<void> }>(starting: Promise<T>): Promise<T> => {
+      const part = await starting;
+      started.push(part);
+      return part;
+    };
     try {
-      const serviceBus = await part("Service Bus emulator", "--servicebus-port", ports.serviceBus, () =>
-        startServiceBusEmulator({
-          configFile: join(ROOT, "emulator/servicebus/Config.json"),
-          port: ports.serviceBus,
-          managementPort: ports.management,
-          dataDir: dir("servicebus"),
-        }),
+      // The three parts do not depend on each other: Azurite (a child process, the slowest) starts
+      // while this process loads the SDKs and starts the two emulators. Modules are loaded here so
+      // that other commands do not pay for them.
+      const azuriteStarting = track(
+        import("../emulator/azurite.js").then(({ startAzurite }) =>
+          part("Azurite", "--table-port", ports.table, () =>
+            startAzurite({ ports: { table: ports.table }, location: dir("azurite") }),
+          ),
+        ),
       );
-      started.push(serviceBus);
-      const webPubSub = await part("Web PubSub emulator", "--webpubsub-port", ports.webPubSub, () =>
-        startWebPubSubEmulator({ port: ports.webPubSub }),
+      const serviceBusStarting = track(
+        import("../emulator/servicebus/index.js").then(({ startServiceBusEmulator }) =>
+          part("Service Bus emulator", "--servicebus-port", ports.serviceBus, () =>
+            startServiceBusEmulator({
+              configFile: join(ROOT, "emulator/servicebus/Config.json"),
+              port: ports.serviceBus,
+              managementPort: ports.management,
+              dataDir: dir("servicebus"),
+            }),
+          ),
+        ),
       );
-      started.push(webPubSub);
-      const azurite = await part("Azurite", "--table-port", ports.table, () =>
-        startAzurite({ ports: { table: ports.table }, location: dir("azurite") }),
+      const webPubSubStarting = track(
+        import("../emulator/webpubsub/index.js").then(({ startWebPubSubEmulator }) =>
+          part("Web PubSub emulator", "--webpubsub-port", ports.webPubSub, () =>
+            startWebPubSubEmulator({ port: ports.webPubSub }),
+          ),
+        ),
       );
-      started.push(azurite);
+      // Wait for all three before failing, so that whatever did start is in `started` and gets closed.
+      const parts = await Promise.allSettled([azuriteStarting, serviceBusStarting, webPubSubStarting]);
+      for (const r of parts) if (r.status === "rejected") throw r.reason;
+      const [azurite, serviceBus, webPubSub] = [
+        await azuriteStarting,
+        await serviceBusStarting,
+        await webPubSubStarting,
+      ];
       const env: Record<string, string> = {
         ...localSettings(),
         HERALD_SERVICEBUS: serviceBus.connectionString,
@@ -143,6 +149,12 @@ Options:
         return await serveUntilSignal({ close: closeAll }, serviceBus.url);
       }
       const settings = readSettings(env);
+      const [{ ServiceBusAdministrationClient }, { emulatorAdministrationOptions }, { startGateway }] =
+        await Promise.all([
+          import("@azure/service-bus"),
+          import("../emulator/servicebus/management/index.js"),
+          import("../gateway/index.js"),
+        ]);
       // The emulator's management endpoint lets the dashboard show the dead-letter queue's depth.
       const adminOptions = emulatorAdministrationOptions(serviceBus.managementUrl);
       started.push({ close: async () => adminOptions.agent.destroy() });

@@ -151,14 +151,12 @@ describe("herald start", () => {
     // An invalid message straight on the topic is dead-lettered with its reason.
     const client = new ServiceBusClient(bus);
     try {
-      await client
-        .createSender("notifications")
-        .sendMessages({
-          messageId: "bad-1",
-          subject: "x",
-          contentType: "application/json",
-          body: { type: "x", to: {}, data: 1 },
-        });
+      await client.createSender("notifications").sendMessages({
+        messageId: "bad-1",
+        subject: "x",
+        contentType: "application/json",
+        body: { type: "x", to: {}, data: 1 },
+      });
     } finally {
       await client.close();
     }
