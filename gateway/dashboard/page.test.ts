@@ -108,6 +108,8 @@ describe("dashboard page", () => {
     expect(legend.map((l) => l.textContent)).toEqual(["■ sse", `■ ${hostile}`]);
     for (const el of page.elements.values()) expect(el).not.toHaveProperty("innerHTML");
     expect(page.drawn.some((t) => t.includes("last 120 s"))).toBe(true);
+    // Count charts put their grid lines on whole numbers (2 connections at most -> 0..4).
+    expect(page.drawn).toEqual(expect.arrayContaining(["4", "3", "2", "1", "0"]));
 
     // A failing poll says so and keeps polling.
     timers.shift()!();

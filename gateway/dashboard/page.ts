@@ -120,7 +120,7 @@ export function dashboardMain(statsUrl: string): void {
     );
   };
 
-  const draw = (id: string, series: Series[], format: (v: number) => string): void => {
+  const draw = (id: string, series: Series[], format: (v: number) => string, integer = false): void => {
     const canvas = byId(id) as HTMLCanvasElement;
     const ratio = window.devicePixelRatio || 1;
     const width = canvas.clientWidth;
@@ -132,10 +132,19 @@ export function dashboardMain(statsUrl: string): void {
     ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
     ctx.clearRect(0, 0, width, height);
     const values = series.flatMap((s) => s.points.filter((p): p is number => p !== null));
+    if (values.length === 0 && !integer) {
+      ctx.fillStyle = "#718096";
+      ctx.font = "12px system-ui, sans-serif";
+      ctx.fillText("no data yet", 56, height / 2);
+      return;
+    }
     // A round top value (1, 2 or 5 × 10^k) so the axis labels are readable.
     const top = Math.max(1e-9, ...values) * 1.05;
     const step = 10 ** Math.floor(Math.log10(top));
-    const max = [1, 2, 5, 10].map((m) => m * step).find((m) => m >= top) ?? top;
+    // Counts get a top divisible by 4, so the four grid lines fall on whole numbers.
+    const max = integer
+      ? 4 * Math.max(1, Math.ceil(top / 4))
+      : ([1, 2, 5, 10].map((m) => m * step).find((m) => m >= top) ?? top);
     const left = 56;
     const plotW = width - left - 4;
     const plotH = height - 18;
@@ -206,7 +215,7 @@ export function dashboardMain(statsUrl: string): void {
         ? ` (${connectionSeries.map((s) => `${s.name} ${stats.connections[s.name] ?? 0}`).join(", ")})`
         : "");
     legend("connections-legend", connectionSeries);
-    draw("connections-chart", connectionSeries, (v) => v.toFixed(0));
+    draw("connections-chart", connectionSeries, (v) => v.toFixed(0), true);
 
     const rateSeries = [
       { name: "received", color: COLORS[0]!, points: rates.received },
@@ -236,7 +245,7 @@ export function dashboardMain(statsUrl: string): void {
       `${stats.deadLetterQueue === null ? "queue depth unknown" : `${stats.deadLetterQueue} on the queue`}` +
       ` · ${stats.counters.deadLettered} dead-lettered by this gateway`;
     legend("dead-legend", deadSeries);
-    draw("dead-chart", deadSeries, (v) => v.toFixed(0));
+    draw("dead-chart", deadSeries, (v) => v.toFixed(0), true);
   };
 
   const status = byId("status");
