@@ -7,7 +7,7 @@ import { BROADCAST_STREAM } from "../core/streams.js";
 import { Publisher } from "../publisher/publisher.js";
 import { createPublishAuthorizer, createTokenVerifier, type TokenVerifier } from "./auth/tokens.js";
 import { NotificationConsumer } from "./consumer.js";
-import { dashboardRoutes } from "./dashboard/index.js";
+import { dashboardRoutes, deadLetterCountFromSettings } from "./dashboard/index.js";
 import { createPublishHandler } from "./handlers/publish.js";
 import { startHttpServer, type Route } from "./http/server.js";
 import { startLive, webPubSubUrlFunction } from "./live/index.js";
@@ -91,16 +91,6 @@ function webPubSubClient(settings: Settings): WebPubSubServiceClient | undefined
   return uri ? new WebPubSubServiceClient(uri, new DefaultAzureCredential(), hub) : undefined;
 }
 
-function defaultDeadLetterCount(settings: Settings): (() => Promise<number>) | undefined {
-  const cs = settings.HERALD_SERVICEBUS;
-  if (cs && /UseDevelopmentEmulator=true/i.test(cs)) return undefined;
-  if (!cs && !settings.HERALD_SERVICEBUS__fullyQualifiedNamespace) return undefined;
-  const admin = administrationClient(settings);
-  return async () =>
-    (await admin.getSubscriptionRuntimeProperties(settings.HERALD_TOPIC, settings.HERALD_SUBSCRIPTION))
-      .deadLetterMessageCount;
-}
-
 async function openStore(settings: Settings): Promise<StreamStore> {
   const retention = {
     maxAgeMs: settings.HERALD_RETENTION_SECONDS * 1000,
@@ -151,7 +141,8 @@ export async function startGateway(settings: Settings, options: GatewayOptions =
     );
   }
   const metrics = new GatewayMetrics();
-  const deadLetterCount = options.deadLetterCount ?? defaultDeadLetterCount(settings);
+  const deadLetterCount =
+    options.deadLetterCount ?? deadLetterCountFromSettings(settings, administrationClient);
   if (deadLetterCount) metrics.watchDeadLetterQueue(settings.HERALD_SUBSCRIPTION, deadLetterCount);
   const bus = serviceBusClient(settings);
   const webPubSub = webPubSubClient(settings);

@@ -1,3 +1,5 @@
+import type { ServiceBusAdministrationClient } from "@azure/service-bus";
+import type { Settings } from "../../core/config.js";
 import type { Route } from "../http/server.js";
 import type { GatewayMetrics } from "../metrics.js";
 import {
@@ -59,4 +61,27 @@ export function dashboardRoutes(metrics: GatewayMetrics): Route[] {
       }),
     },
   ];
+}
+
+/**
+ * How the gateway reads its subscription's dead-letter queue depth by default: the runtime properties
+ * through the management API. Not for the emulator, whose management endpoint the connection string
+ * does not name (`herald start` passes its own reader).
+ */
+export function deadLetterCountFromSettings(
+  settings: Settings,
+  administrationClient: (settings: Settings) => ServiceBusAdministrationClient,
+): (() => Promise<number>) | undefined {
+  const cs = settings.HERALD_SERVICEBUS;
+  if (cs && /UseDevelopmentEmulator=true/i.test(cs)) return undefined;
+  if (!cs && !settings.HERALD_SERVICEBUS__fullyQualifiedNamespace) return undefined;
+  let admin: ServiceBusAdministrationClient | undefined;
+  return async () => {
+    admin ??= administrationClient(settings);
+    const properties = await admin.getSubscriptionRuntimeProperties(
+      settings.HERALD_TOPIC,
+      settings.HERALD_SUBSCRIPTION,
+    );
+    return properties.deadLetterMessageCount;
+  };
 }
