@@ -33,7 +33,6 @@ export interface Closable {
  * Resolves to the exit code.
  */
 export function serveUntilSignal(server: Closable, url: string): Promise<number> {
-  process.stdout.write(`ready ${url}\n`);
   return new Promise((resolve) => {
     let closing = false;
     const stop = (signal: NodeJS.Signals): void => {
@@ -51,5 +50,8 @@ export function serveUntilSignal(server: Closable, url: string): Promise<number>
     };
     process.on("SIGINT", stop);
     process.on("SIGTERM", stop);
+    // Only now: a caller that signals as soon as it reads the line (stdout to a pipe is written
+    // synchronously) must not find the default handler, which kills the process without cleanup.
+    process.stdout.write(`ready ${url}\n`);
   });
 }

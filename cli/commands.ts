@@ -2,11 +2,18 @@ import type { Command } from "./command.js";
 import { emulatorServiceBus } from "./emulator-servicebus.js";
 import { emulatorWebPubSub } from "./emulator-webpubsub.js";
 import { gatewayCommand } from "./gateway.js";
+import { dlqListCommand, dlqReplayCommand } from "./dlq.js";
+import { publishCommand } from "./publish.js";
 import { startCommand } from "./start.js";
+import { tokenCommand } from "./token.js";
 
 /** Every CLI command, in the order `herald --help` lists them. */
 export const commands: readonly Command[] = [
   startCommand,
+  publishCommand,
+  tokenCommand,
+  dlqListCommand,
+  dlqReplayCommand,
   gatewayCommand,
   emulatorServiceBus,
   emulatorWebPubSub,

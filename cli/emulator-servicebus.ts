@@ -1,5 +1,5 @@
 import { parseArgs } from "node:util";
-import { startServiceBusEmulator, type Logger } from "../emulator/servicebus/index.js";
+import type { Logger } from "../emulator/servicebus/index.js";
 import { parsePort, serveUntilSignal, usageError, type Command } from "./command.js";
 
 export const emulatorServiceBus: Command = {
@@ -41,6 +41,7 @@ Prints "ready <amqp url>" when listening; stops cleanly on SIGINT or SIGTERM.`,
       usageError(err instanceof Error ? err.message : String(err));
     }
     if (values["data-dir"] === "") usageError("--data-dir needs a directory", "--data-dir");
+    const { startServiceBusEmulator } = await import("../emulator/servicebus/index.js");
     const emulator = await startServiceBusEmulator({
       configFile: values.config,
       port: parsePort(values.port, "--port", 5672),

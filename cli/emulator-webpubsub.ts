@@ -1,5 +1,5 @@
 import { parseArgs } from "node:util";
-import { DEV_ACCESS_KEY, startWebPubSubEmulator, type EmulatorLogger } from "../emulator/webpubsub/index.js";
+import type { EmulatorLogger } from "../emulator/webpubsub/index.js";
 import { parsePort, serveUntilSignal, usageError, type Command } from "./command.js";
 
 export const emulatorWebPubSub: Command = {
@@ -36,6 +36,7 @@ Prints "ready <url>" when listening; stops cleanly on SIGINT or SIGTERM.`,
     });
     if (values.key !== undefined && Buffer.byteLength(values.key) < 32)
       usageError("--key must be at least 32 bytes", "--key");
+    const { DEV_ACCESS_KEY, startWebPubSubEmulator } = await import("../emulator/webpubsub/index.js");
     const emulator = await startWebPubSubEmulator({
       port: parsePort(values.port, "--port", 8080),
       key: values.key ?? DEV_ACCESS_KEY,

@@ -1,6 +1,5 @@
 import { parseArgs } from "node:util";
 import { readSettings } from "../core/config.js";
-import { startGateway } from "../gateway/index.js";
 import { parsePort, serveUntilSignal, type Command } from "./command.js";
 
 export const gatewayCommand: Command = {
@@ -27,7 +26,9 @@ flight and exits.`,
     const env = { ...process.env };
     if (values.port !== undefined) env.HERALD_PORT = String(parsePort(values.port, "--port", 3000));
     if (values.host !== undefined) env.HERALD_HOST = values.host;
-    const gateway = await startGateway(readSettings(env));
+    const settings = readSettings(env);
+    const { startGateway } = await import("../gateway/index.js");
+    const gateway = await startGateway(settings);
     return serveUntilSignal(gateway, gateway.url);
   },
 };

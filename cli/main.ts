@@ -44,11 +44,19 @@ export async function main(argv: string[]): Promise<number> {
     return await found.command.run(found.rest);
   } catch (err) {
     if (isHeraldError(err)) {
-      process.stderr.write(`herald: ${err.code}: ${err.message}\n`);
+      process.stderr.write(`herald: ${err.code}: ${err.message.replace(/\s+/g, " ").trim()}\n`);
       return err.code === "HERALD_USAGE" ? 2 : 1;
     }
-    const message = err instanceof Error ? err.message : String(err);
-    process.stderr.write(`herald: ${message}\n`);
+    // node:util parseArgs rejects unknown options and missing values with ERR_PARSE_ARGS_*.
+    const code = err instanceof Error && "code" in err ? String(err.code) : "";
+    const message = (err instanceof Error ? err.message : String(err)).replace(/\s+/g, " ").trim();
+    if (code.startsWith("ERR_PARSE_ARGS")) {
+      process.stderr.write(
+        `herald: HERALD_USAGE: ${message}; run \`herald ${found.command.path.join(" ")} --help\`\n`,
+      );
+      return 2;
+    }
+    process.stderr.write(`herald: HERALD_INTERNAL: ${message}\n`);
     return 1;
   }
 }

@@ -1,23 +1,10 @@
-import { mkdirSync, readFileSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { readSettings } from "../core/config.js";
 import { HeraldError, isHeraldError } from "../core/errors.js";
-import { startAzurite } from "../emulator/azurite.js";
-import { startServiceBusEmulator } from "../emulator/servicebus/index.js";
-import { startWebPubSubEmulator } from "../emulator/webpubsub/index.js";
-import { startGateway } from "../gateway/index.js";
 import { parsePort, serveUntilSignal, type Command } from "./command.js";
-
-const ROOT = fileURLToPath(new URL("../../", import.meta.url));
-
-/** The local values every part shares (the same file the Functions host reads). */
-function localSettings(): Record<string, string> {
-  const file = join(ROOT, "local.settings.json");
-  const parsed = JSON.parse(readFileSync(file, "utf8")) as { Values?: Record<string, string> };
-  return parsed.Values ?? {};
-}
+import { ROOT, localSettings } from "./settings.js";
 
 /** Names the flag to change when a part's port is taken. */
 async function part<T>(name: string, flag: string, port: number, start: () => Promise<T>): Promise<T> {
@@ -44,7 +31,7 @@ export const startCommand: Command = {
   path: ["start"],
   summary: "Run the whole system locally: emulators, Azurite and the gateway",
   usage: `Usage: herald start [--memory] [--port 3000] [--servicebus-port 5672] [--webpubsub-port 8080]
-                    [--table-port 10002] [--data-dir .herald]
+                    [--table-port 10002] [--data-dir .herald] [--no-gateway]
 
 Starts, on loopback and offline: the Service Bus emulator (emulator/servicebus/Config.json), the
 Web PubSub emulator, Azurite (Table Storage for the streams) and the gateway, with the values in
@@ -58,7 +45,10 @@ Options:
   --management-port N    Service Bus management port (default 5300)
   --webpubsub-port N     Web PubSub emulator port (default 8080)
   --table-port N         Azurite Table port (default 10002)
-  --data-dir DIR         where persistent data lives (default .herald)`,
+  --data-dir DIR         where persistent data lives (default .herald)
+  --no-gateway           start the emulators and Azurite only; nothing consumes the subscription, so
+                         published notifications wait in Service Bus (run \`herald gateway\` yourself,
+                         e.g. under a debugger). The last line is then "ready <Service Bus url>".`,
   async run(argv) {
     const { values } = parseArgs({
       args: argv,
@@ -71,6 +61,7 @@ Options:
         "webpubsub-port": { type: "string" },
         "table-port": { type: "string" },
         "data-dir": { type: "string" },
+        "no-gateway": { type: "boolean" },
       },
     });
     const ports = {
@@ -91,24 +82,49 @@ Options:
     const closeAll = async (): Promise<void> => {
       for (const s of started.splice(0).reverse()) await s.close().catch(() => undefined);
     };
+    const track = async <T extends { close(): Promise<void> }>(starting: Promise<T>): Promise<T> => {
+      const part = await starting;
+      started.push(part);
+      return part;
+    };
     try {
-      const serviceBus = await part("Service Bus emulator", "--servicebus-port", ports.serviceBus, () =>
-        startServiceBusEmulator({
-          configFile: join(ROOT, "emulator/servicebus/Config.json"),
-          port: ports.serviceBus,
-          managementPort: ports.management,
-          dataDir: dir("servicebus"),
-        }),
+      // The three parts do not depend on each other: Azurite (a child process, the slowest) starts
+      // while this process loads the SDKs and starts the two emulators. Modules are loaded here so
+      // that other commands do not pay for them.
+      const azuriteStarting = track(
+        import("../emulator/azurite.js").then(({ startAzurite }) =>
+          part("Azurite", "--table-port", ports.table, () =>
+            startAzurite({ ports: { table: ports.table }, location: dir("azurite") }),
+          ),
+        ),
       );
-      started.push(serviceBus);
-      const webPubSub = await part("Web PubSub emulator", "--webpubsub-port", ports.webPubSub, () =>
-        startWebPubSubEmulator({ port: ports.webPubSub }),
+      const serviceBusStarting = track(
+        import("../emulator/servicebus/index.js").then(({ startServiceBusEmulator }) =>
+          part("Service Bus emulator", "--servicebus-port", ports.serviceBus, () =>
+            startServiceBusEmulator({
+              configFile: join(ROOT, "emulator/servicebus/Config.json"),
+              port: ports.serviceBus,
+              managementPort: ports.management,
+              dataDir: dir("servicebus"),
+            }),
+          ),
+        ),
       );
-      started.push(webPubSub);
-      const azurite = await part("Azurite", "--table-port", ports.table, () =>
-        startAzurite({ ports: { table: ports.table }, location: dir("azurite") }),
+      const webPubSubStarting = track(
+        import("../emulator/webpubsub/index.js").then(({ startWebPubSubEmulator }) =>
+          part("Web PubSub emulator", "--webpubsub-port", ports.webPubSub, () =>
+            startWebPubSubEmulator({ port: ports.webPubSub }),
+          ),
+        ),
       );
-      started.push(azurite);
+      // Wait for all three before failing, so that whatever did start is in `started` and gets closed.
+      const parts = await Promise.allSettled([azuriteStarting, serviceBusStarting, webPubSubStarting]);
+      for (const r of parts) if (r.status === "rejected") throw r.reason;
+      const [azurite, serviceBus, webPubSub] = [
+        await azuriteStarting,
+        await serviceBusStarting,
+        await webPubSubStarting,
+      ];
       const env: Record<string, string> = {
         ...localSettings(),
         // local.settings.json configures the Functions app: its fan-out subscription and the gateway
@@ -122,13 +138,44 @@ Options:
         HERALD_PORT: String(ports.gateway),
         HERALD_LOG_LEVEL: process.env.HERALD_LOG_LEVEL ?? "warn",
       };
-      const gateway = await part("gateway", "--port", ports.gateway, () => startGateway(readSettings(env)));
+      if (values["no-gateway"]) {
+        process.stdout.write(
+          [
+            "Herald's emulators are running locally (no gateway: --no-gateway).",
+            `  Service Bus      ${serviceBus.connectionString}`,
+            `  management       ${serviceBus.managementUrl}`,
+            `  Web PubSub       ${webPubSub.connectionString}`,
+            `  Table Storage    ${azurite.tableUrl}`,
+            `  data             ${dataDir ?? "in memory (--memory)"}`,
+            "",
+          ].join("\n"),
+        );
+        return await serveUntilSignal({ close: closeAll }, serviceBus.url);
+      }
+      const settings = readSettings(env);
+      const [{ ServiceBusAdministrationClient }, { emulatorAdministrationOptions }, { startGateway }] =
+        await Promise.all([
+          import("@azure/service-bus"),
+          import("../emulator/servicebus/management/index.js"),
+          import("../gateway/index.js"),
+        ]);
+      // The emulator's management endpoint lets the dashboard show the dead-letter queue's depth.
+      const adminOptions = emulatorAdministrationOptions(serviceBus.managementUrl);
+      started.push({ close: async () => adminOptions.agent.destroy() });
+      const admin = new ServiceBusAdministrationClient(serviceBus.connectionString, adminOptions);
+      const deadLetterCount = async (): Promise<number> =>
+        (await admin.getSubscriptionRuntimeProperties(settings.HERALD_TOPIC, settings.HERALD_SUBSCRIPTION))
+          .deadLetterMessageCount;
+      const gateway = await part("gateway", "--port", ports.gateway, () =>
+        startGateway(settings, { deadLetterCount }),
+      );
       started.push(gateway);
       const key = env.HERALD_PUBLISH_KEYS?.split(",")[0] ?? "";
       process.stdout.write(
         [
           "Herald is running locally.",
           `  gateway          ${gateway.url}`,
+          `  dashboard        ${gateway.url}/dashboard`,
           `  Service Bus      ${serviceBus.connectionString}`,
           `  management       ${serviceBus.managementUrl}`,
           `  Web PubSub       ${webPubSub.connectionString}`,

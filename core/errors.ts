@@ -66,6 +66,10 @@ export const ERROR_CODES = {
     status: 403,
     meaning: "The request's `Origin` is not one the gateway allows (setting HERALD_ALLOWED_ORIGINS).",
   },
+  HERALD_UNREACHABLE: {
+    status: 503,
+    meaning: "The CLI could not reach the gateway or Service Bus at the address it was given.",
+  },
   HERALD_SHUTTING_DOWN: {
     status: 503,
     meaning: "This gateway process is shutting down; reconnect (another replica answers).",

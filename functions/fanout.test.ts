@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import type { DeliveryContext } from "../gateway/delivery.js";
 import { createLogger } from "../gateway/log.js";
 import { MemoryStreamStore } from "../gateway/store/memory.js";
+import { fromServiceBusMessage } from "../publisher/message.js";
 import {
   createFanoutHandler,
   DeliveryFailedError,
@@ -47,6 +48,22 @@ describe("toDeliverableMessage", () => {
     expect(toDeliverableMessage({}, undefined).messageId).toBeUndefined();
     const dotnet = toDeliverableMessage({}, { expiresAtUtc: "9999-12-31T23:59:59.9999999" });
     expect(dotnet.expiresAtUtc?.toISOString()).toBe("9999-12-31T23:59:59.999Z");
+  });
+
+  it("passes the application properties on, so a replayed dead letter keeps its notification id", () => {
+    const body = { type: "t", to: { broadcast: true }, data: 1 };
+    const replayed = toDeliverableMessage(body, {
+      messageId: "new-message-id",
+      subject: "t",
+      applicationProperties: { "herald-notification-id": "original-id" },
+    });
+    expect(replayed.applicationProperties).toEqual({ "herald-notification-id": "original-id" });
+    expect(fromServiceBusMessage(replayed).id).toBe("original-id");
+    const older = toDeliverableMessage(body, { messageId: "m", userProperties: { a: 1 } });
+    expect(older.applicationProperties).toEqual({ a: 1 });
+    expect(
+      toDeliverableMessage(body, { messageId: "m", applicationProperties: "x" }).applicationProperties,
+    ).toBe(undefined);
   });
 
   it("turns text back into bytes so the strict JSON parse applies", () => {

@@ -7,6 +7,7 @@ import {
   type DeliveryContext,
 } from "../gateway/delivery.js";
 import type { Logger } from "../gateway/log.js";
+import type { ApplicationProperties } from "../publisher/message.js";
 
 /** A Service Bus topic trigger's handler, as `app.serviceBusTopic` takes it. */
 export type AzureServiceBusHandler = (message: unknown, context: InvocationContext) => Promise<void>;
@@ -40,6 +41,18 @@ function text(value: unknown): string | undefined {
   return typeof value === "string" ? value : undefined;
 }
 
+/** The message's application properties from the metadata, keeping only the value types Service Bus allows. */
+function properties(value: unknown): ApplicationProperties | undefined {
+  if (value === null || typeof value !== "object" || Array.isArray(value)) return undefined;
+  const kept: ApplicationProperties = {};
+  for (const [name, v] of Object.entries(value as Record<string, unknown>)) {
+    if (v === null || v instanceof Date || ["string", "number", "boolean"].includes(typeof v)) {
+      kept[name] = v as ApplicationProperties[string];
+    }
+  }
+  return kept;
+}
+
 function date(value: unknown): Date | undefined {
   if (value instanceof Date) return value;
   if (typeof value !== "string") return undefined;
@@ -69,6 +82,8 @@ export function toDeliverableMessage(
     body: typeof body === "string" ? new TextEncoder().encode(body) : body,
     enqueuedTimeUtc: date(m.enqueuedTimeUtc),
     expiresAtUtc: date(m.expiresAtUtc),
+    // A replayed dead letter carries its notification id here (`herald dlq replay`).
+    applicationProperties: properties(m.applicationProperties) ?? properties(m.userProperties),
   };
 }
 

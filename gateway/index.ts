@@ -5,6 +5,7 @@ import { BROADCAST_STREAM } from "../core/streams.js";
 import { Publisher } from "../publisher/publisher.js";
 import type { TokenVerifier } from "./auth/tokens.js";
 import { NotificationConsumer } from "./consumer.js";
+import { dashboardRoutes, deadLetterCountFromSettings } from "./dashboard/index.js";
 import { createPublishHandler } from "./handlers/publish.js";
 import { startHttpServer, type Route } from "./http/server.js";
 import { startLive, webPubSubUrlFunction } from "./live/index.js";
@@ -25,6 +26,12 @@ import type { StreamStore } from "./store/index.js";
 export interface GatewayOptions {
   /** Overrides the logger built from HERALD_LOG_LEVEL (tests pass a silent one). */
   log?: Logger;
+  /**
+   * Reads the depth of the subscription's dead-letter queue for metrics and the dashboard. Default:
+   * the subscription's runtime properties through the management API, except for the emulator,
+   * whose management endpoint the connection string does not name (`herald start` passes one).
+   */
+  deadLetterCount?: () => Promise<number>;
 }
 
 export interface Gateway {
@@ -63,6 +70,9 @@ export async function startGateway(settings: Settings, options: GatewayOptions =
     );
   }
   const metrics = new GatewayMetrics();
+  const deadLetterCount =
+    options.deadLetterCount ?? deadLetterCountFromSettings(settings, administrationClient);
+  if (deadLetterCount) metrics.watchDeadLetterQueue(settings.HERALD_SUBSCRIPTION, deadLetterCount);
   const bus = serviceBusClient(settings);
   const webPubSub = webPubSubClient(settings);
   if (!webPubSub) log.warn("no Web PubSub configured (HERALD_WEBPUBSUB): WebSocket delivery is off");
@@ -150,7 +160,7 @@ export async function startGateway(settings: Settings, options: GatewayOptions =
   const http = await startHttpServer({
     host: settings.HERALD_HOST,
     port: settings.HERALD_PORT,
-    routes: [...routes, ...live.routes],
+    routes: [...routes, ...live.routes, ...dashboardRoutes(metrics)],
     log,
   });
   consumer.start();

@@ -92,8 +92,47 @@ export class GatewayMetrics {
     registers: [this.registry],
   });
 
+  /** Read on scrape from the subscription's runtime properties; absent until a reader is set. */
+  readonly deadLetterQueue: Gauge<"subscription">;
+  #deadLetterReader: { subscription: string; read: () => Promise<number> } | undefined;
+  #deadLetterCache: { at: number; value: number | undefined } | undefined;
+
   constructor(options: { defaultMetrics?: boolean } = {}) {
+    this.deadLetterQueue = new Gauge({
+      name: "herald_dead_letter_messages",
+      help: "Messages on the gateway subscription's dead-letter queue (read at most every 5 s).",
+      labelNames: ["subscription"] as const,
+      registers: [this.registry],
+      collect: () => this.#refreshDeadLetters(this.deadLetterQueue),
+    });
     if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry });
+  }
+
+  /**
+   * Sets how the dead-letter queue depth is read (e.g. `getSubscriptionRuntimeProperties`). A failed
+   * read drops the sample rather than reporting a stale or made-up number.
+   */
+  watchDeadLetterQueue(subscription: string, read: () => Promise<number>): void {
+    this.#deadLetterReader = { subscription, read };
+    this.#deadLetterCache = undefined;
+  }
+
+  async #refreshDeadLetters(gauge: Gauge<"subscription">): Promise<void> {
+    const reader = this.#deadLetterReader;
+    if (!reader) return;
+    // Scrapes and dashboard polls come often; the management call is made at most every 5 s.
+    if (!this.#deadLetterCache || Date.now() - this.#deadLetterCache.at > 5000) {
+      let value: number | undefined;
+      try {
+        value = await reader.read();
+      } catch {
+        value = undefined;
+      }
+      this.#deadLetterCache = { at: Date.now(), value };
+    }
+    gauge.reset();
+    const value = this.#deadLetterCache.value;
+    if (value !== undefined) gauge.set({ subscription: reader.subscription }, value);
   }
 
   private counter(name: string, help: string): Counter {

@@ -1,4 +1,9 @@
 export { Publisher, DEFAULT_TOPIC, translateSendError, BUS_RETRY_AFTER_SECONDS } from "./publisher.js";
 export type { PublisherOptions, PublishOptions, EventMap, TypedNotificationInput } from "./publisher.js";
-export { toServiceBusMessage, fromServiceBusMessage, NOTIFICATION_CONTENT_TYPE } from "./message.js";
+export {
+  toServiceBusMessage,
+  fromServiceBusMessage,
+  NOTIFICATION_CONTENT_TYPE,
+  NOTIFICATION_ID_PROPERTY,
+} from "./message.js";
 export type { ApplicationProperties, ReceivedNotificationMessage } from "./message.js";

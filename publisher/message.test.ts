@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { HeraldError } from "../core/errors.js";
-import { fromServiceBusMessage, toServiceBusMessage } from "./message.js";
+import { NOTIFICATION_ID_PROPERTY, fromServiceBusMessage, toServiceBusMessage } from "./message.js";
 
 describe("notification <-> Service Bus message", () => {
   it("maps every field onto the message", () => {
@@ -32,6 +32,20 @@ describe("notification <-> Service Bus message", () => {
     expect(fromServiceBusMessage({ messageId: "n2", subject: "a.b", body: m.body })).toEqual(n);
     const bytes = new TextEncoder().encode(JSON.stringify(m.body));
     expect(fromServiceBusMessage({ messageId: "n2", subject: undefined, body: bytes })).toEqual(n);
+  });
+
+  it("takes the notification id from herald-notification-id when a replay set it", () => {
+    const body = { type: "a.b", to: { broadcast: true }, data: 1 };
+    const n = fromServiceBusMessage({
+      messageId: "replay-uuid",
+      subject: "a.b",
+      body,
+      applicationProperties: { [NOTIFICATION_ID_PROPERTY]: "n3" },
+    });
+    expect(n.id).toBe("n3");
+    expect(
+      fromServiceBusMessage({ messageId: "m", subject: "a.b", body, applicationProperties: {} }).id,
+    ).toBe("m");
   });
 
   it.each([

@@ -10,6 +10,14 @@ import { validateNotification, type Notification, type ValidationOptions } from 
 
 export const NOTIFICATION_CONTENT_TYPE = "application/json";
 
+/**
+ * Application property that carries the notification id when the message id cannot: `herald dlq
+ * replay` resends a dead-lettered notification under a new message id (the topic's duplicate
+ * detection would drop the original id) and keeps the notification id here, so the store and the
+ * clients still see one notification.
+ */
+export const NOTIFICATION_ID_PROPERTY = "herald-notification-id";
+
 export type ApplicationProperties = NonNullable<ServiceBusMessage["applicationProperties"]>;
 
 /** Maps a validated notification onto the Service Bus message that carries it. */
@@ -34,7 +42,12 @@ export function toServiceBusMessage(
 
 /** What the consumer needs of a received message (a subset of `ServiceBusReceivedMessage`). */
 export type ReceivedNotificationMessage = Pick<ServiceBusReceivedMessage, "messageId" | "subject" | "body"> &
-  Partial<Pick<ServiceBusReceivedMessage, "timeToLive" | "enqueuedTimeUtc" | "expiresAtUtc" | "contentType">>;
+  Partial<
+    Pick<
+      ServiceBusReceivedMessage,
+      "timeToLive" | "enqueuedTimeUtc" | "expiresAtUtc" | "contentType" | "applicationProperties"
+    >
+  >;
 
 /**
  * Reads a notification back from a received Service Bus message, validating it as strictly as
@@ -56,7 +69,9 @@ export function fromServiceBusMessage(
       });
     }
   }
-  if (typeof message.messageId !== "string" || message.messageId === "") {
+  const carried = message.applicationProperties?.[NOTIFICATION_ID_PROPERTY];
+  const id = typeof carried === "string" && carried !== "" ? carried : message.messageId;
+  if (typeof id !== "string" || id === "") {
     throw new HeraldError("HERALD_INVALID_FIELD", "the message has no string messageId", {
       target: "messageId",
     });
@@ -75,7 +90,7 @@ export function fromServiceBusMessage(
       });
     }
   }
-  const notification = validateNotification({ ...body, id: message.messageId }, options);
+  const notification = validateNotification({ ...body, id }, options);
   if (message.subject !== undefined && message.subject !== notification.type) {
     throw new HeraldError(
       "HERALD_INVALID_TYPE",
