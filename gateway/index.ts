@@ -8,6 +8,7 @@ import { Publisher } from "../publisher/publisher.js";
 import { createPublishAuthorizer, createTokenVerifier, type TokenVerifier } from "./auth/tokens.js";
 import { NotificationConsumer } from "./consumer.js";
 import { createPublishHandler } from "./handlers/publish.js";
+import { clientBundleRoute } from "./http/client-bundle.js";
 import { startHttpServer, type Route } from "./http/server.js";
 import { startLive, webPubSubUrlFunction } from "./live/index.js";
 import { createLogger, type Logger } from "./log.js";
@@ -204,6 +205,7 @@ export async function startGateway(settings: Settings, options: GatewayOptions =
         },
       }),
     },
+    { method: "GET", path: "/herald.js", raw: clientBundleRoute() },
     { method: "GET", path: "/healthz", handler: async () => ({ status: 200, json: { status: "alive" } }) },
     {
       method: "GET",
