@@ -551,6 +551,25 @@ describe("connect: cursors, gap fill and de-duplication", () => {
     expect(h.sockets[1]!.url).toContain("awps_reconnection_token=");
   });
 
+  it("routes by type; a notification typed like a client event reaches only '*' listeners", async () => {
+    h.options.transports = ["sse"];
+    const herald = h.start();
+    const notes: string[] = [];
+    const states: unknown[] = [];
+    herald.on("note", (n) => notes.push(n.id));
+    herald.on("state", (s) => states.push(s));
+    await tick();
+    h.sources[0]!.emit("ready", { cursor: "uYWxpY2U~0", streams: [] });
+    h.sources[0]!.emit("notification", frame(1, "a"));
+    h.sources[0]!.emit("notification", { ...frame(2, "b"), type: "state" });
+    expect(notes).toEqual(["a"]);
+    expect(states).toEqual(["connected"]);
+    expect(h.seen.map((n) => [n.id, n.type])).toEqual([
+      ["a", "note"],
+      ["b", "state"],
+    ]);
+  });
+
   it("close() ends everything; no event afterwards", async () => {
     h.start();
     await tick();

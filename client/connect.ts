@@ -18,6 +18,7 @@ import { LongPollingTransport } from "./transports/long-polling.js";
 import { SseTransport } from "./transports/sse.js";
 import { withQuery, type Transport, type TransportContext } from "./transports/transport.js";
 import { WebSocketTransport } from "./transports/websocket.js";
+import { CLIENT_EVENTS } from "./types.js";
 import type {
   Clock,
   ConnectOptions,
@@ -28,6 +29,8 @@ import type {
   Notification,
   StorageLike,
 } from "./types.js";
+
+const RESERVED: ReadonlySet<string> = new Set(CLIENT_EVENTS);
 
 export const DEFAULT_TRANSPORTS: readonly TransportName[] = ["websocket", "sse", "long-polling"];
 /** Frames per gap-fill call, and the most pages one fill reads before yielding. */
@@ -137,6 +140,7 @@ class HeraldClient {
   #refreshTimer: unknown;
   #gapTimer: unknown;
   #upgradeTimer: unknown;
+  #fillTimer: unknown;
   #filling = false;
   #fillAgain = false;
   #fillAll = false;
@@ -169,7 +173,8 @@ class HeraldClient {
       {
         deliver: (frame) => {
           const n = publicNotification(frame);
-          this.#emitter.emit(frame.type, n);
+          // A notification typed like one of the client's own events reaches "*" listeners only.
+          if (!RESERVED.has(frame.type)) this.#emitter.emit(frame.type, n);
           this.#emitter.emit("*", n);
         },
         lost: (marker) => this.#emitter.emit("not-recovered", { ...marker }),
@@ -223,10 +228,16 @@ class HeraldClient {
     this.#closed = true;
     this.#generation++;
     this.#stopTransport();
-    for (const timer of [this.#retryTimer, this.#refreshTimer, this.#gapTimer, this.#upgradeTimer]) {
+    for (const timer of [
+      this.#retryTimer,
+      this.#refreshTimer,
+      this.#gapTimer,
+      this.#upgradeTimer,
+      this.#fillTimer,
+    ]) {
       if (timer !== undefined) this.#clock.clearTimeout(timer);
     }
-    this.#retryTimer = this.#refreshTimer = this.#gapTimer = this.#upgradeTimer = undefined;
+    this.#retryTimer = this.#refreshTimer = this.#gapTimer = this.#upgradeTimer = this.#fillTimer = undefined;
     this.#unwatch?.();
     this.#setState("closed");
   }
@@ -649,7 +660,7 @@ class HeraldClient {
             cursor: encodeCursor(cursor),
             limit: String(FILL_LIMIT),
           });
-          const res = await this.#fetch()(url, { headers: { "cache-control": "no-cache" } });
+          const res = await this.#fetch()(url);
           if (!res.ok) throw await responseError(res, "gap fill");
           const body = (await res.json()) as StreamsResponse;
           for (const marker of body.notRecovered ?? []) this.#sequencer.lost(marker);
@@ -668,8 +679,12 @@ class HeraldClient {
       // A rejected token (a restarted gateway with a new key) needs a fresh negotiate first.
       if (isAuthError(error)) void this.#refresh();
       this.#fillAll = true;
-      this.#clock.setTimeout(
-        () => this.#requestFill(true),
+      if (this.#fillTimer !== undefined) this.#clock.clearTimeout(this.#fillTimer);
+      this.#fillTimer = this.#clock.setTimeout(
+        () => {
+          this.#fillTimer = undefined;
+          this.#requestFill(true);
+        },
         backoffDelay(this.#fillAttempt++, this.#minMs, this.#maxMs, this.#clock.random),
       );
     } finally {
@@ -683,7 +698,6 @@ class HeraldClient {
     if (!poll) return;
     const res = await this.#fetch()(
       withQuery(poll.url, { wait: "0", cursor: encodeCursor(this.#sequencer.cursor()) }),
-      { headers: { "cache-control": "no-cache" } },
     );
     if (!res.ok) throw await responseError(res, "gap fill");
     const body = (await res.json()) as PollResponse;
