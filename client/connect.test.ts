@@ -610,6 +610,30 @@ describe("connect: cursors, gap fill and de-duplication", () => {
     expect(h.herald!.transport).toBe("long-polling");
   });
 
+  it("types listeners from the event map (checked by tsc)", () => {
+    const herald = connect<{ "order.shipped": { orderId: number }; "chat.message": { text: string } }>({
+      ...h.options,
+      transports: ["sse"],
+    });
+    herald.on("order.shipped", (n) => {
+      const id: number = n.data.orderId;
+      const type: "order.shipped" = n.type;
+      void [id, type];
+    });
+    // @ts-expect-error: an order.shipped notification has no `text`
+    herald.on("order.shipped", (n) => n.data.text);
+    herald.on("*", (n) => {
+      const value: number | string = n.type === "chat.message" ? n.data.text : n.data.orderId;
+      void value;
+    });
+    herald.on("state", (s) => {
+      const state: "connecting" | "connected" | "reconnecting" | "closed" = s;
+      void state;
+    });
+    herald.close();
+    expect(herald.state).toBe("closed");
+  });
+
   it("close() ends everything; no event afterwards", async () => {
     h.start();
     await tick();
