@@ -521,8 +521,9 @@ describe("connect: cursors, gap fill and de-duplication", () => {
     expect(recovery.url).toContain("awps_connection_id=c1");
     expect(recovery.url).toContain("awps_reconnection_token=rt-c1");
     recovery.open();
-    expect(h.herald!.state).toBe("connected");
+    expect(h.herald!.state).toBe("reconnecting");
     recovery.frame(frame(1, "a"), 1);
+    expect(h.herald!.state).toBe("connected");
     recovery.frame(frame(1, "a", "broadcast"), 2);
     recovery.frame(frame(2, "b"), 3);
     // Refused later (1008): a new cycle; WebSocket fails to open, SSE resumes from our cursor.
@@ -535,6 +536,21 @@ describe("connect: cursors, gap fill and de-duplication", () => {
     sse.emit("notification", frame(3, "c"));
     sse.emit("ready", { cursor: "uYWxpY2U~3.b~1", streams: [] });
     expect(h.seen.map((n) => n.id)).toEqual(["a", "b", "c"]);
+  });
+
+  it("a recovery refused with 1008 right after the upgrade never shows as connected", async () => {
+    h.options.transports = ["websocket"];
+    h.start();
+    await tick();
+    h.sockets[0]!.open();
+    h.sockets[0]!.connected();
+    h.sockets[0]!.drop(1006);
+    await tick(0);
+    h.sockets[1]!.open();
+    h.sockets[1]!.drop(1008);
+    await tick(500);
+    expect(h.states).toEqual(["connected", "reconnecting"]);
+    expect(h.herald!.transport).toBeUndefined();
   });
 
   it("drops a WebSocket that goes silent (no pong) and recovers it", async () => {

@@ -17,6 +17,8 @@ export const RELIABLE_JSON_PROTOCOL = "json.reliable.webpubsub.azure.v1";
 /** Web PubSub keeps a dropped reliable connection this long. */
 const RECOVERY_WINDOW_MS = 30_000;
 const RECOVERY_INTERVAL_MS = 1_000;
+/** A recovered socket that stays open this long (or delivers a message) counts as recovered. */
+const RECOVERY_CONFIRM_MS = 500;
 /** Acknowledgements are batched: one per this interval at most. */
 const ACK_DELAY_MS = 500;
 /** Close code for a connection we drop because it went silent. */
@@ -46,6 +48,7 @@ export class WebSocketTransport implements Transport {
   #lastHeard = 0;
   #recoveringSince: number | undefined;
   #recoveryTimer: unknown;
+  #confirmTimer: unknown;
   #disconnectReason: string | undefined;
 
   constructor(private readonly ctx: TransportContext) {}
@@ -95,14 +98,15 @@ export class WebSocketTransport implements Transport {
       this.#lastHeard = ctx.clock.now();
       this.#startPing();
       if (this.#recoveringSince !== undefined) {
-        // The service takes the connection back and replays what was not acknowledged.
-        this.#recoveringSince = undefined;
-        ctx.events.recovered();
+        // The service refuses a recovery by accepting the upgrade and closing with 1008 at once: call
+        // it recovered on the first message, or when the socket has stayed open a moment.
+        this.#confirmTimer = ctx.clock.setTimeout(() => this.#recovered(), RECOVERY_CONFIRM_MS);
       }
     };
     socket.onmessage = (e: { data: unknown }) => {
       if (this.#socket !== socket) return;
       this.#lastHeard = ctx.clock.now();
+      this.#recovered();
       if (typeof e.data === "string") this.#message(e.data);
     };
     socket.onerror = () => {
@@ -114,6 +118,15 @@ export class WebSocketTransport implements Transport {
       this.#stopTimers();
       this.#closed(e.code, e.reason, opened);
     };
+  }
+
+  #recovered(): void {
+    if (this.#confirmTimer !== undefined) this.ctx.clock.clearTimeout(this.#confirmTimer);
+    this.#confirmTimer = undefined;
+    if (this.#recoveringSince === undefined || this.#done) return;
+    // The service took the connection back and replays what was not acknowledged.
+    this.#recoveringSince = undefined;
+    this.ctx.events.recovered();
   }
 
   #message(text: string): void {
@@ -247,10 +260,10 @@ export class WebSocketTransport implements Transport {
 
   #stopTimers(): void {
     const { clock } = this.ctx;
-    for (const timer of [this.#ackTimer, this.#pingTimer, this.#recoveryTimer]) {
+    for (const timer of [this.#ackTimer, this.#pingTimer, this.#recoveryTimer, this.#confirmTimer]) {
       if (timer !== undefined) clock.clearTimeout(timer);
     }
-    this.#ackTimer = this.#pingTimer = this.#recoveryTimer = undefined;
+    this.#ackTimer = this.#pingTimer = this.#recoveryTimer = this.#confirmTimer = undefined;
   }
 
   #detach(socket: WebSocketLike): void {
