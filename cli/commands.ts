@@ -6,6 +6,7 @@ import { dlqListCommand, dlqReplayCommand } from "./dlq.js";
 import { publishCommand } from "./publish.js";
 import { startCommand } from "./start.js";
 import { tokenCommand } from "./token.js";
+import { tailCommand } from "./tail.js";
 
 /** Every CLI command, in the order `herald --help` lists them. */
 export const commands: readonly Command[] = [
@@ -17,4 +18,5 @@ export const commands: readonly Command[] = [
   gatewayCommand,
   emulatorServiceBus,
   emulatorWebPubSub,
+  tailCommand,
 ];

@@ -70,6 +70,10 @@ export const ERROR_CODES = {
     status: 503,
     meaning: "The CLI could not reach the gateway or Service Bus at the address it was given.",
   },
+  HERALD_CONNECT_FAILED: {
+    status: 503,
+    meaning: "The client could not reach the gateway or open any transport; it keeps retrying with backoff.",
+  },
   HERALD_SHUTTING_DOWN: {
     status: 503,
     meaning: "This gateway process is shutting down; reconnect (another replica answers).",

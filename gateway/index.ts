@@ -7,6 +7,7 @@ import type { TokenVerifier } from "./auth/tokens.js";
 import { NotificationConsumer } from "./consumer.js";
 import { dashboardRoutes, deadLetterCountFromSettings } from "./dashboard/index.js";
 import { createPublishHandler } from "./handlers/publish.js";
+import { clientBundleRoute } from "./http/client-bundle.js";
 import { startHttpServer, type Route } from "./http/server.js";
 import { startLive, webPubSubUrlFunction } from "./live/index.js";
 import { createLogger, type Logger } from "./log.js";
@@ -132,6 +133,7 @@ export async function startGateway(settings: Settings, options: GatewayOptions =
         },
       }),
     },
+    { method: "GET", path: "/herald.js", raw: clientBundleRoute() },
     { method: "GET", path: "/healthz", handler: async () => ({ status: 200, json: { status: "alive" } }) },
     {
       method: "GET",
