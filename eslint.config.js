@@ -16,4 +16,22 @@ export default tseslint.config(
       "no-console": "off",
     },
   },
+  {
+    // The demo page's script runs in the browser, untranspiled.
+    files: ["gateway/demo/**/*.js"],
+    languageOptions: {
+      globals: Object.fromEntries(
+        [
+          "document",
+          "location",
+          "fetch",
+          "FormData",
+          "HTMLSelectElement",
+          "Option",
+          "URLSearchParams",
+          "setInterval",
+        ].map((name) => [name, "readonly"]),
+      ),
+    },
+  },
 );

@@ -7,6 +7,8 @@ import { BROADCAST_STREAM } from "../core/streams.js";
 import { Publisher } from "../publisher/publisher.js";
 import { createPublishAuthorizer, createTokenVerifier, type TokenVerifier } from "./auth/tokens.js";
 import { NotificationConsumer } from "./consumer.js";
+import { demoRoutes } from "./demo/routes.js";
+import { createDevTokenHandler } from "./handlers/dev-token.js";
 import { createPublishHandler } from "./handlers/publish.js";
 import { startHttpServer, type Route } from "./http/server.js";
 import { startLive, webPubSubUrlFunction } from "./live/index.js";
@@ -133,6 +135,13 @@ export async function startGateway(settings: Settings, options: GatewayOptions =
       { target: "HERALD_PREFETCH" },
     );
   }
+  if (settings.HERALD_DEV_TOKENS && !settings.HERALD_JWT_SECRET) {
+    throw new HeraldError(
+      "HERALD_INVALID_CONFIG",
+      "HERALD_DEV_TOKENS: dev tokens are signed with HERALD_JWT_SECRET, which is unset",
+      { target: "HERALD_DEV_TOKENS" },
+    );
+  }
   const metrics = new GatewayMetrics();
   const bus = serviceBusClient(settings);
   const webPubSub = webPubSubClient(settings);
@@ -228,6 +237,19 @@ export async function startGateway(settings: Settings, options: GatewayOptions =
       },
     },
   ];
+
+  routes.push(...demoRoutes());
+  if (settings.HERALD_DEV_TOKENS && settings.HERALD_JWT_SECRET) {
+    log.warn("HERALD_DEV_TOKENS is on: POST /api/dev/token signs a token for anyone (development only)");
+    routes.push({
+      method: "POST",
+      path: "/api/dev/token",
+      handler: createDevTokenHandler({
+        secret: settings.HERALD_JWT_SECRET,
+        publishRole: settings.HERALD_JWT_PUBLISH_ROLE,
+      }),
+    });
+  }
 
   const http = await startHttpServer({
     host: settings.HERALD_HOST,
