@@ -66,6 +66,10 @@ export const ERROR_CODES = {
     status: 403,
     meaning: "The request's `Origin` is not one the gateway allows (setting HERALD_ALLOWED_ORIGINS).",
   },
+  HERALD_CONNECT_FAILED: {
+    status: 503,
+    meaning: "The client could not reach the gateway or open any transport; it keeps retrying with backoff.",
+  },
   HERALD_SHUTTING_DOWN: {
     status: 503,
     meaning: "This gateway process is shutting down; reconnect (another replica answers).",
