@@ -130,6 +130,10 @@ async function connectAs(form) {
     showStatus();
     log(`state ${state}${herald && herald.transport ? ` (${herald.transport})` : ""}`);
   });
+  herald.on("transport", (transport) => {
+    showStatus();
+    if (transport) log(`transport ${transport}`);
+  });
   herald.on("*", (notification) => show(notification));
   herald.on("error", (err) => log(`error: ${err && err.message ? err.message : String(err)}`));
   herald.on("not-recovered", (info) =>
