@@ -125,6 +125,7 @@ Options:
         [
           "Herald is running locally.",
           `  gateway          ${gateway.url}`,
+          `  demo page        ${gateway.url}/`,
           `  Service Bus      ${serviceBus.connectionString}`,
           `  management       ${serviceBus.managementUrl}`,
           `  Web PubSub       ${webPubSub.connectionString}`,
