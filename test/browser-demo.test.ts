@@ -84,4 +84,38 @@ describeWithBrowser("demo page in Chromium", () => {
       .toBe("publish failed: HERALD_UNAUTHORIZED: the publish key is not recognised");
     expect(errors.filter((e) => !e.includes("401"))).toEqual([]);
   });
+
+  it("signs in from the form with a forced transport, shows hostile data as text, and disconnects", async () => {
+    const page = await newPage();
+    await page.goto(gateway.url);
+    await page.locator("#signin input[name=user]").fill("mallory-target");
+    await page.locator("#signin select[name=transport]").selectOption("sse");
+    await page.locator("#signin button[type=submit]").click();
+    await expect.poll(() => page.locator("#state").textContent(), { timeout: 15_000 }).toBe("connected");
+    expect(await page.locator("#transport").textContent()).toBe("sse");
+    expect(await page.locator("#user").textContent()).toBe("mallory-target");
+
+    const hostile = {
+      html: '<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script>',
+      "</pre><b>": "<svg onload=window.__pwned=3>",
+    };
+    await page.locator("#publish select[name=to]").selectOption("me");
+    await page.locator("#publish input[name=type]").fill("x.y");
+    await page.locator("#publish textarea[name=data]").fill(JSON.stringify(hostile));
+    await page.locator("#publish button[type=submit]").click();
+    const item = page.locator("#notifications li.notification");
+    await expect.poll(() => item.count(), { timeout: 15_000 }).toBe(1);
+    expect(await item.locator("pre.data").textContent()).toBe(JSON.stringify(hostile, null, 2));
+    expect(
+      await page
+        .locator("#notifications img, #notifications script, #notifications svg, #notifications b")
+        .count(),
+    ).toBe(0);
+    expect(await page.evaluate(() => (window as { __pwned?: number }).__pwned)).toBeUndefined();
+
+    await page.locator("#disconnect").click();
+    expect(await page.locator("#state").textContent()).toBe("signed out");
+    expect(await page.locator("#transport").textContent()).toBe("—");
+    expect(errors).toEqual([]);
+  });
 });
