@@ -3,6 +3,7 @@ import { emulatorServiceBus } from "./emulator-servicebus.js";
 import { emulatorWebPubSub } from "./emulator-webpubsub.js";
 import { gatewayCommand } from "./gateway.js";
 import { startCommand } from "./start.js";
+import { tailCommand } from "./tail.js";
 
 /** Every CLI command, in the order `herald --help` lists them. */
 export const commands: readonly Command[] = [
@@ -10,4 +11,5 @@ export const commands: readonly Command[] = [
   gatewayCommand,
   emulatorServiceBus,
   emulatorWebPubSub,
+  tailCommand,
 ];

@@ -108,7 +108,7 @@ function validNegotiate(value: unknown): value is NegotiateResponse {
   );
 }
 
-class HeraldClient<E extends EventMap> {
+class HeraldClient {
   readonly #options: ConnectOptions;
   readonly #gateway: string;
   readonly #order: readonly TransportName[];
@@ -645,7 +645,7 @@ class HeraldClient<E extends EventMap> {
  * herald.on("state", (s) => console.log(s));
  */
 export function connect<E extends EventMap = Record<string, unknown>>(options: ConnectOptions): Herald<E> {
-  return new HeraldClient<E>(options) as unknown as Herald<E>;
+  return new HeraldClient(options) as unknown as Herald<E>;
 }
 
 export type { NotRecovered };

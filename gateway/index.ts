@@ -10,6 +10,7 @@ import { NotificationConsumer } from "./consumer.js";
 import { demoRoutes } from "./demo/routes.js";
 import { createDevTokenHandler } from "./handlers/dev-token.js";
 import { createPublishHandler } from "./handlers/publish.js";
+import { clientBundleRoute } from "./http/client-bundle.js";
 import { startHttpServer, type Route } from "./http/server.js";
 import { startLive, webPubSubUrlFunction } from "./live/index.js";
 import { createLogger, type Logger } from "./log.js";
@@ -213,6 +214,7 @@ export async function startGateway(settings: Settings, options: GatewayOptions =
         },
       }),
     },
+    { method: "GET", path: "/herald.js", raw: clientBundleRoute() },
     { method: "GET", path: "/healthz", handler: async () => ({ status: 200, json: { status: "alive" } }) },
     {
       method: "GET",

@@ -2,6 +2,10 @@
  * The client library under Node against the real stack: Service Bus and Web PubSub emulators and the
  * gateway, with `ws` for WebSocket, the `eventsource` package for EventSource and Node's fetch.
  */
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
 import { WebPubSubClient } from "@azure/web-pubsub-client";
 import { EventSource } from "eventsource";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -274,5 +278,41 @@ describe("client library against the real stack", () => {
     const [id] = await publish({ type: "note.posted", to: { users: [user] }, data: { text: "sdk" } });
     await waitFor(() => frames.length === 1, { message: "the SDK to receive the frame" });
     expect(frames[0]).toMatchObject({ id, type: "note.posted", stream: `user:${user}`, offset: 1 });
+  });
+
+  it("serves the bundle at /herald.js as a cacheable ES module that connects", async () => {
+    const res = await fetch(`${gateway.url}/herald.js`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toBe("text/javascript; charset=utf-8");
+    expect(res.headers.get("cache-control")).toBe("public, max-age=300, must-revalidate");
+    expect(res.headers.get("access-control-allow-origin")).toBe("*");
+    const etag = res.headers.get("etag")!;
+    expect(etag).toMatch(/^"[A-Za-z0-9_-]+"$/);
+    const code = await res.text();
+    expect(code).not.toMatch(/from\s*["']node:/);
+    const again = await fetch(`${gateway.url}/herald.js`, { headers: { "if-none-match": etag } });
+    expect(again.status).toBe(304);
+
+    const dir = mkdtempSync(join(tmpdir(), "herald-bundle-"));
+    open.push({ close: () => rmSync(dir, { recursive: true, force: true }) });
+    const file = join(dir, "herald.mjs");
+    writeFileSync(file, code);
+    const bundle = (await import(pathToFileURL(file).href)) as { connect: typeof connect };
+    const user = newUser();
+    const herald = bundle.connect({
+      gateway: gateway.url,
+      token: await signDevToken(TEST_JWT_SECRET, { userId: user }),
+      EventSource,
+      transports: ["sse"],
+      storage: null,
+      environment: null,
+    });
+    open.push(herald);
+    const seen: string[] = [];
+    herald.on("*", (n) => seen.push(n.id));
+    await waitFor(() => herald.state === "connected", { message: "the bundle to connect" });
+    const [id] = await publish({ type: "note.posted", to: { users: [user] }, data: { text: "bundle" } });
+    await waitFor(() => seen.length === 1, { message: "the bundle to deliver" });
+    expect(seen).toEqual([id]);
   });
 });
