@@ -55,12 +55,6 @@ export async function newContext(browser: Browser): Promise<BrowserContext> {
     const original = window.fetch;
     window.fetch = (input: RequestInfo | URL, init?: RequestInit) => original.call(window, input, init);
   });
-  // TEMPORARY until the client branch's GET /herald.js route is merged.
-  await context.route(/\/herald\.js$/, async (route) => {
-    const response = await route.fetch();
-    if (response.status() !== 404) return route.fulfill({ response });
-    return route.fulfill({ path: "dist/herald.js", contentType: "text/javascript" });
-  });
   return context;
 }
 
