@@ -21,16 +21,9 @@ export default tseslint.config(
     files: ["gateway/demo/**/*.js"],
     languageOptions: {
       globals: Object.fromEntries(
-        [
-          "document",
-          "location",
-          "fetch",
-          "FormData",
-          "HTMLSelectElement",
-          "Option",
-          "URLSearchParams",
-          "setInterval",
-        ].map((name) => [name, "readonly"]),
+        ["document", "location", "fetch", "FormData", "HTMLSelectElement", "Option", "URLSearchParams"].map(
+          (name) => [name, "readonly"],
+        ),
       ),
     },
   },

@@ -208,9 +208,6 @@ publishForm.addEventListener("submit", (event) => {
     log(`publish failed: ${err.message}`);
   });
 });
-// The library reports transport changes through its state events; this also catches a change
-// without one.
-setInterval(showStatus, 1000);
 
 const params = new URLSearchParams(location.search);
 for (const [param, field] of [
