@@ -282,6 +282,46 @@ describe("connect: transport choice and fallback", () => {
     expect(h.sockets).toHaveLength(1);
   });
 
+  it("while on a fallback, tries WebSocket again once the remembered choice expires, and switches", async () => {
+    h.start();
+    await tick();
+    h.sockets[0]!.drop(1006);
+    h.sources[0]!.emit("ready", { cursor: "uYWxpY2U~4", streams: [] });
+    expect(h.herald!.transport).toBe("sse");
+    await tick(600_000 - 1);
+    expect(h.sockets).toHaveLength(1);
+    await tick(1);
+    // A trial connection; SSE keeps delivering meanwhile.
+    const probe = h.sockets[1]!;
+    expect(h.sources[0]!.closed).toBe(false);
+    const negotiations = h.negotiations;
+    probe.open();
+    probe.connected("c2");
+    expect(probe.readyState).toBe(3);
+    expect(h.sources[0]!.closed).toBe(true);
+    await tick();
+    expect(h.negotiations).toBe(negotiations + 1);
+    const ws = h.sockets[2]!;
+    ws.open();
+    ws.connected("c3");
+    expect(h.herald!.transport).toBe("websocket");
+    expect(h.storage.items.size).toBe(0);
+  });
+
+  it("a failed trial keeps the fallback remembered for another period", async () => {
+    h.start();
+    await tick();
+    h.sockets[0]!.drop(1006);
+    h.sources[0]!.emit("ready", { cursor: "", streams: [] });
+    await tick(600_000);
+    h.sockets[1]!.drop(1006);
+    expect(h.herald!.transport).toBe("sse");
+    const stored = JSON.parse(h.storage.items.get(`herald.transport ${GW}`)!) as { until: number };
+    expect(stored.until).toBe(Date.now() + 600_000);
+    await tick(600_000);
+    expect(h.sockets).toHaveLength(3);
+  });
+
   it("after every transport failed: an error event, then a new cycle after the backoff", async () => {
     h.options.transports = ["websocket", "sse"];
     h.start();
@@ -509,6 +549,25 @@ describe("connect: cursors, gap fill and de-duplication", () => {
     await tick(10);
     expect(h.sockets).toHaveLength(2);
     expect(h.sockets[1]!.url).toContain("awps_reconnection_token=");
+  });
+
+  it("routes by type; a notification typed like a client event reaches only '*' listeners", async () => {
+    h.options.transports = ["sse"];
+    const herald = h.start();
+    const notes: string[] = [];
+    const states: unknown[] = [];
+    herald.on("note", (n) => notes.push(n.id));
+    herald.on("state", (s) => states.push(s));
+    await tick();
+    h.sources[0]!.emit("ready", { cursor: "uYWxpY2U~0", streams: [] });
+    h.sources[0]!.emit("notification", frame(1, "a"));
+    h.sources[0]!.emit("notification", { ...frame(2, "b"), type: "state" });
+    expect(notes).toEqual(["a"]);
+    expect(states).toEqual(["connected"]);
+    expect(h.seen.map((n) => [n.id, n.type])).toEqual([
+      ["a", "note"],
+      ["b", "state"],
+    ]);
   });
 
   it("close() ends everything; no event afterwards", async () => {

@@ -18,6 +18,7 @@ import { LongPollingTransport } from "./transports/long-polling.js";
 import { SseTransport } from "./transports/sse.js";
 import { withQuery, type Transport, type TransportContext } from "./transports/transport.js";
 import { WebSocketTransport } from "./transports/websocket.js";
+import { CLIENT_EVENTS } from "./types.js";
 import type {
   Clock,
   ConnectOptions,
@@ -28,6 +29,8 @@ import type {
   Notification,
   StorageLike,
 } from "./types.js";
+
+const RESERVED: ReadonlySet<string> = new Set(CLIENT_EVENTS);
 
 export const DEFAULT_TRANSPORTS: readonly TransportName[] = ["websocket", "sse", "long-polling"];
 /** Frames per gap-fill call, and the most pages one fill reads before yielding. */
@@ -136,6 +139,8 @@ class HeraldClient {
   #openTimer: unknown;
   #refreshTimer: unknown;
   #gapTimer: unknown;
+  #upgradeTimer: unknown;
+  #fillTimer: unknown;
   #filling = false;
   #fillAgain = false;
   #fillAll = false;
@@ -168,7 +173,8 @@ class HeraldClient {
       {
         deliver: (frame) => {
           const n = publicNotification(frame);
-          this.#emitter.emit(frame.type, n);
+          // A notification typed like one of the client's own events reaches "*" listeners only.
+          if (!RESERVED.has(frame.type)) this.#emitter.emit(frame.type, n);
           this.#emitter.emit("*", n);
         },
         lost: (marker) => this.#emitter.emit("not-recovered", { ...marker }),
@@ -222,10 +228,16 @@ class HeraldClient {
     this.#closed = true;
     this.#generation++;
     this.#stopTransport();
-    for (const timer of [this.#retryTimer, this.#refreshTimer, this.#gapTimer]) {
+    for (const timer of [
+      this.#retryTimer,
+      this.#refreshTimer,
+      this.#gapTimer,
+      this.#upgradeTimer,
+      this.#fillTimer,
+    ]) {
       if (timer !== undefined) this.#clock.clearTimeout(timer);
     }
-    this.#retryTimer = this.#refreshTimer = this.#gapTimer = undefined;
+    this.#retryTimer = this.#refreshTimer = this.#gapTimer = this.#upgradeTimer = this.#fillTimer = undefined;
     this.#unwatch?.();
     this.#setState("closed");
   }
@@ -361,8 +373,21 @@ class HeraldClient {
         this.#reconnect();
       },
     };
+    const transport = this.#makeTransport(name, url, events);
+    this.#active = transport;
+    this.#openTimer = this.#clock.setTimeout(() => {
+      this.#openTimer = undefined;
+      if (!ready)
+        next(
+          new HeraldError("HERALD_CONNECT_FAILED", `${name}: nothing arrived in ${this.#openTimeoutMs} ms`),
+        );
+    }, this.#openTimeoutMs);
+    transport.open();
+  }
+
+  #makeTransport(name: TransportName, url: string, events: TransportContext["events"]): Transport {
     const context: TransportContext = {
-      negotiated,
+      negotiated: this.#negotiated!,
       url,
       cursor: () => encodeCursor(this.#sequencer.cursor()),
       clock: this.#clock,
@@ -373,21 +398,9 @@ class HeraldClient {
       pollWaitSeconds: this.#options.pollWaitSeconds ?? 25,
       events,
     };
-    const transport: Transport =
-      name === "websocket"
-        ? new WebSocketTransport(context)
-        : name === "sse"
-          ? new SseTransport(context)
-          : new LongPollingTransport(context);
-    this.#active = transport;
-    this.#openTimer = this.#clock.setTimeout(() => {
-      this.#openTimer = undefined;
-      if (!ready)
-        next(
-          new HeraldError("HERALD_CONNECT_FAILED", `${name}: nothing arrived in ${this.#openTimeoutMs} ms`),
-        );
-    }, this.#openTimeoutMs);
-    transport.open();
+    if (name === "websocket") return new WebSocketTransport(context);
+    if (name === "sse") return new SseTransport(context);
+    return new LongPollingTransport(context);
   }
 
   #connected(name: TransportName): void {
@@ -400,12 +413,71 @@ class HeraldClient {
       if (this.#preferred.name !== name)
         this.#preferred = { name, until: this.#clock.now() + this.#rememberMs };
       rememberTransport(this.#storage, this.#gateway, this.#preferred);
+      this.#scheduleUpgrade();
     } else {
       this.#preferred = undefined;
       rememberTransport(this.#storage, this.#gateway, undefined);
     }
     this.#emitter.emit("transport", name);
     this.#setState("connected");
+  }
+
+  /** While on a fallback: try the preferred transport again once the remembered choice expires. */
+  #scheduleUpgrade(): void {
+    if (this.#upgradeTimer !== undefined) this.#clock.clearTimeout(this.#upgradeTimer);
+    const until = this.#preferred?.until ?? this.#clock.now() + this.#rememberMs;
+    this.#upgradeTimer = this.#clock.setTimeout(
+      () => this.#probeUpgrade(),
+      Math.max(1000, until - this.#clock.now()),
+    );
+  }
+
+  /**
+   * Opens a trial connection on the best transport before the current one. If it proves itself, the
+   * client switches: a fresh cycle goes to that transport first and resumes from the cursor (nothing
+   * lost, repeats dropped by id). If not, the fallback stays remembered for another period.
+   */
+  #probeUpgrade(): void {
+    this.#upgradeTimer = undefined;
+    const current = this.#transportName;
+    const negotiated = this.#negotiated;
+    if (this.#closed || this.#offline || this.#state !== "connected" || !current || !negotiated) return;
+    const name = this.#order
+      .slice(0, this.#order.indexOf(current))
+      .find((n) => this.#supported(n) && negotiated.transports.some((t) => t.name === n));
+    const url = negotiated.transports.find((t) => t.name === name)?.url;
+    if (!name || !url) return;
+    let settled = false;
+    const finish = (ok: boolean): void => {
+      if (settled) return;
+      settled = true;
+      this.#clock.clearTimeout(timeout);
+      probe.close();
+      if (this.#closed || this.#transportName !== current) return;
+      if (ok) {
+        this.#preferred = undefined;
+        rememberTransport(this.#storage, this.#gateway, undefined);
+        this.#stopTransport();
+        this.#scheduleCycle(0);
+      } else {
+        this.#preferred = { name: current, until: this.#clock.now() + this.#rememberMs };
+        rememberTransport(this.#storage, this.#gateway, this.#preferred);
+        this.#scheduleUpgrade();
+      }
+    };
+    const ignore = (): void => {};
+    const probe = this.#makeTransport(name, url, {
+      frames: ignore,
+      lost: ignore,
+      positions: ignore,
+      catchUp: ignore,
+      recovering: ignore,
+      recovered: ignore,
+      ready: () => finish(true),
+      closed: () => finish(false),
+    });
+    const timeout = this.#clock.setTimeout(() => finish(false), this.#openTimeoutMs);
+    probe.open();
   }
 
   /** A connection that worked has dropped: reconnect after a backoff. */
@@ -588,7 +660,7 @@ class HeraldClient {
             cursor: encodeCursor(cursor),
             limit: String(FILL_LIMIT),
           });
-          const res = await this.#fetch()(url, { headers: { "cache-control": "no-cache" } });
+          const res = await this.#fetch()(url);
           if (!res.ok) throw await responseError(res, "gap fill");
           const body = (await res.json()) as StreamsResponse;
           for (const marker of body.notRecovered ?? []) this.#sequencer.lost(marker);
@@ -607,8 +679,12 @@ class HeraldClient {
       // A rejected token (a restarted gateway with a new key) needs a fresh negotiate first.
       if (isAuthError(error)) void this.#refresh();
       this.#fillAll = true;
-      this.#clock.setTimeout(
-        () => this.#requestFill(true),
+      if (this.#fillTimer !== undefined) this.#clock.clearTimeout(this.#fillTimer);
+      this.#fillTimer = this.#clock.setTimeout(
+        () => {
+          this.#fillTimer = undefined;
+          this.#requestFill(true);
+        },
         backoffDelay(this.#fillAttempt++, this.#minMs, this.#maxMs, this.#clock.random),
       );
     } finally {
@@ -622,7 +698,6 @@ class HeraldClient {
     if (!poll) return;
     const res = await this.#fetch()(
       withQuery(poll.url, { wait: "0", cursor: encodeCursor(this.#sequencer.cursor()) }),
-      { headers: { "cache-control": "no-cache" } },
     );
     if (!res.ok) throw await responseError(res, "gap fill");
     const body = (await res.json()) as PollResponse;

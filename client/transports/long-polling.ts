@@ -53,7 +53,6 @@ export class LongPollingTransport implements Transport {
       try {
         const res = await ctx.fetch(withQuery(this.#url, { wait: String(wait), cursor: ctx.cursor() }), {
           signal: abort.signal,
-          headers: { "cache-control": "no-cache" },
         });
         if (this.#done) return;
         if (res.status === 409) {
