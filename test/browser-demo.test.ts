@@ -5,10 +5,11 @@ import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, afterEach, beforeAll, expect, it } from "vitest";
 import { readSettings } from "../core/config.js";
 import { userStream } from "../core/streams.js";
+import { signDevToken } from "../gateway/auth/tokens.js";
 import { startGateway, type Gateway } from "../gateway/index.js";
 import { createLogger } from "../gateway/log.js";
 import { describeWithBrowser, launchChromium, newContext } from "./helpers/browser.js";
-import { startTestStack, type TestStack } from "./helpers/stack.js";
+import { TEST_JWT_SECRET, startTestStack, type TestStack } from "./helpers/stack.js";
 import { waitFor } from "./helpers/wait.js";
 
 describeWithBrowser("demo page in Chromium", () => {
@@ -83,6 +84,19 @@ describeWithBrowser("demo page in Chromium", () => {
       .poll(() => page.locator("#published").textContent())
       .toBe("publish failed: HERALD_UNAUTHORIZED: the publish key is not recognised");
     expect(errors.filter((e) => !e.includes("401"))).toEqual([]);
+  });
+
+  it("signs in with a pasted application token and shows whom the gateway says it is for", async () => {
+    const page = await newPage();
+    await page.goto(gateway.url);
+    await page.locator("#signin details summary").click();
+    await page
+      .locator("#signin input[name=jwt]")
+      .fill(await signDevToken(TEST_JWT_SECRET, { userId: "pasted-user" }));
+    await page.locator("#signin button[type=submit]").click();
+    await expect.poll(() => page.locator("#state").textContent(), { timeout: 15_000 }).toBe("connected");
+    expect(await page.locator("#user").textContent()).toBe("pasted-user");
+    expect(errors).toEqual([]);
   });
 
   it("signs in from the form with a forced transport, shows hostile data as text, and disconnects", async () => {

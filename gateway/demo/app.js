@@ -127,6 +127,11 @@ async function connectAs(form) {
   signedInUser = jwt ? "" : user;
   userOut.textContent = jwt ? "(your token)" : user;
   herald.on("state", (state) => {
+    // The gateway says who a pasted token is for.
+    if (herald && herald.userId && !signedInUser) {
+      signedInUser = herald.userId;
+      userOut.textContent = herald.userId;
+    }
     showStatus();
     log(`state ${state}${herald && herald.transport ? ` (${herald.transport})` : ""}`);
   });
