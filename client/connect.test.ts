@@ -570,6 +570,46 @@ describe("connect: cursors, gap fill and de-duplication", () => {
     ]);
   });
 
+  it("does not spin when a poll that should wait comes back empty at once", async () => {
+    let polls = 0;
+    h.poll = () => {
+      polls++;
+      return response(200, { frames: [], cursor: "uYWxpY2U~0" });
+    };
+    h.start({ transports: ["long-polling"] });
+    await tick();
+    expect(polls).toBe(2);
+    await tick(999);
+    expect(polls).toBe(2);
+    await tick(1);
+    expect(polls).toBe(3);
+  });
+
+  it("calls injected functions unbound, as a browser's fetch and timers require", async () => {
+    const strict = <A extends unknown[], R>(fn: (...args: A) => R) =>
+      function (this: unknown, ...args: A): R {
+        if (this !== undefined) throw new TypeError("Illegal invocation");
+        return fn(...args);
+      };
+    const realFetch = h.options.fetch!;
+    h.start({
+      transports: ["long-polling"],
+      fetch: strict(realFetch),
+      clock: {
+        setTimeout: strict((fn: () => void, ms: number) => setTimeout(fn, ms)),
+        clearTimeout: strict((t: unknown) => clearTimeout(t as ReturnType<typeof setTimeout>)),
+        now: strict(() => Date.now()),
+        random: strict(() => 0),
+      },
+    });
+    let polls = 0;
+    h.poll = () =>
+      ++polls === 1 ? response(200, { frames: [], cursor: "uYWxpY2U~0" }) : new Promise(() => {});
+    await tick();
+    expect(h.errors).toEqual([]);
+    expect(h.herald!.transport).toBe("long-polling");
+  });
+
   it("close() ends everything; no event afterwards", async () => {
     h.start();
     await tick();

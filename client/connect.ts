@@ -95,6 +95,20 @@ function defaultEnvironment(): Environment | undefined {
   };
 }
 
+/**
+ * The clock's functions called unbound: the client stores them in an object, and a browser's
+ * `setTimeout` called as that object's method throws "Illegal invocation".
+ */
+function unbound(clock: Clock): Clock {
+  const { now, setTimeout: set, clearTimeout: clear, random } = clock;
+  return {
+    now: () => now(),
+    setTimeout: (fn, ms) => set(fn, ms),
+    clearTimeout: (handle) => clear(handle),
+    random: () => random(),
+  };
+}
+
 function publicNotification(frame: Frame): Notification {
   return { id: frame.id, type: frame.type, data: frame.data, ts: frame.ts };
 }
@@ -162,7 +176,7 @@ class HeraldClient {
     this.#options = options;
     this.#gateway = options.gateway.replace(/\/+$/, "");
     this.#order = transportOrder(options.transports ?? DEFAULT_TRANSPORTS);
-    this.#clock = { ...defaultClock(), ...options.clock };
+    this.#clock = unbound({ ...defaultClock(), ...options.clock });
     this.#storage = options.storage === null ? undefined : (options.storage ?? defaultStorage());
     this.#minMs = options.backoff?.minMs ?? 500;
     this.#maxMs = Math.max(this.#minMs, options.backoff?.maxMs ?? 30_000);
@@ -564,7 +578,8 @@ class HeraldClient {
   #fetch(): NonNullable<ConnectOptions["fetch"]> {
     const f = this.#options.fetch ?? (globalThis as { fetch?: ConnectOptions["fetch"] }).fetch;
     if (!f) throw new HeraldError("HERALD_CONNECT_FAILED", "no fetch in this environment; pass `fetch`");
-    return f;
+    // Called unbound: a browser's fetch throws "Illegal invocation" when called as another object's method.
+    return (url, init) => f(url, init);
   }
 
   async #negotiate(): Promise<NegotiateResponse> {

@@ -13,6 +13,7 @@ import WebSocket from "ws";
 import { connect, type ConnectOptions, type Herald, type Notification } from "../client/index.js";
 import type { WebSocketFactory, EventSourceFactory, StorageLike, TransportName } from "../client/types.js";
 import { readSettings } from "../core/config.js";
+import { encodeCursor } from "../core/cursor.js";
 import type { NegotiateResponse } from "../core/live.js";
 import type { Frame } from "../core/streams.js";
 import { signDevToken } from "../gateway/auth/tokens.js";
@@ -315,4 +316,73 @@ describe("client library against the real stack", () => {
     await waitFor(() => seen.length === 1, { message: "the bundle to deliver" });
     expect(seen).toEqual([id]);
   });
+
+  it("recovers a dropped WebSocket to the same Web PubSub connection, which replays what was missed", async () => {
+    const user = newUser();
+    const sockets: WebSocket[] = [];
+    const urls: string[] = [];
+    const Tracked = class extends WebSocket {
+      constructor(url: string, protocols?: string | string[]) {
+        super(url, protocols);
+        sockets.push(this);
+        urls.push(url);
+      }
+    };
+    const c = client(user, { transports: ["websocket"], WebSocket: Tracked });
+    await connected(c, "websocket");
+    const sent = await publish({ type: "note.posted", to: { users: [user] }, data: { text: "before" } });
+    await waitFor(() => c.seen.length === 1, { message: "the first notification" });
+    // The TCP connection dies without a close handshake.
+    sockets[0]!.terminate();
+    for (let i = 0; i < 3; i++) {
+      sent.push(
+        ...(await publish({ type: "note.posted", to: { users: [user] }, data: { text: `during${i}` } })),
+      );
+    }
+    await waitFor(() => c.seen.length >= 4, {
+      message: "the notifications sent during the drop",
+      onTimeout: async () =>
+        `${c.seen.length} seen; states ${c.states.join(",")}; errors ${c.errors.join(" | ")}`,
+    });
+    await new Promise((r) => setTimeout(r, 300));
+    expect(c.seen.map((n) => n.id)).toEqual(sent);
+    expect(urls[1]).toMatch(/awps_connection_id=.+&awps_reconnection_token=/);
+    expect(c.states).toEqual(["connected", "reconnecting", "connected"]);
+  });
+
+  it.each(["sse", "long-polling"] as const)(
+    "raises not-recovered for frames past retention, then continues (%s)",
+    async (transport) => {
+      // A second gateway with its own memory store and a short retention, on the other subscription.
+      const short = await startGateway(
+        readSettings({ ...stack.env, HERALD_SUBSCRIPTION: "fanout", HERALD_RETENTION_COUNT: "10" }),
+        { log: createLogger({ level: "silent" }) },
+      );
+      open.push(short);
+      const user = newUser();
+      const batch = Array.from({ length: 13 }, (_, i) => ({
+        type: "note.posted",
+        to: { users: [user] },
+        data: { i },
+      }));
+      const ids = await publish(batch);
+      expect(ids).toHaveLength(13);
+      await waitFor(async () => (await short.store.read(`user:${user}`, 0, 100)).head === 13, {
+        message: "the second gateway to store all 13",
+      });
+      const markers: unknown[] = [];
+      const c = client(user, {
+        gateway: short.url,
+        transports: [transport],
+        cursor: encodeCursor([[`user:${user}`, 0]]),
+      });
+      c.herald.on("not-recovered", (m) => markers.push(m));
+      await waitFor(() => c.seen.length === 10, {
+        message: "the ten retained notifications",
+        onTimeout: async () => `${c.seen.length} seen; errors ${c.errors.join(" | ")}`,
+      });
+      expect(markers).toEqual([{ stream: `user:${user}`, after: 0, resumeAfter: 3, reason: "retention" }]);
+      expect(c.seen.map((n) => n.id)).toEqual(ids.slice(3));
+    },
+  );
 });

@@ -129,6 +129,7 @@ describe("herald tail", () => {
   });
 
   it("fails with exit 1 when nothing connects in time, and exit 2 with a usage line for bad arguments", async () => {
+    // Independent processes: run them side by side.
     const down = tail([
       "--gateway",
       "http://127.0.0.1:9",
@@ -138,21 +139,21 @@ describe("herald tail", () => {
       "1",
       "--quiet",
     ]);
+    const [usage, badCount, help] = await Promise.all([
+      runHerald(["tail", "--user", "a", "--transport", "pigeon"]),
+      runHerald(["tail", "--user", "a", "--count", "0"]),
+      runHerald(["tail", "--help"]),
+    ]);
     expect(await down.exited).toBe(1);
     expect(down.stderr().trimEnd()).toMatch(
       /^herald: HERALD_CONNECT_FAILED: not connected to http:\/\/127\.0\.0\.1:9 within 1 s; last: negotiate: /,
     );
-    for (const args of [
-      [],
-      ["--user", "a", "--transport", "pigeon"],
-      ["--user", "a", "--count", "0"],
-      ["--bogus"],
-    ]) {
-      const r = await runHerald(["tail", ...args]);
-      expect(r.code).toBe(2);
-      expect(r.stderr).toMatch(/^herald: HERALD_USAGE: .+\n$/);
-    }
-    const help = await runHerald(["tail", "--help"]);
+    expect(usage.code).toBe(2);
+    expect(usage.stderr).toBe(
+      'herald: HERALD_USAGE: --transport must be websocket, sse, long-polling; got "pigeon"\n',
+    );
+    expect(badCount.code).toBe(2);
+    expect(badCount.stderr).toMatch(/^herald: HERALD_USAGE: --count must be a positive integer, got "0"\n$/);
     expect(help.code).toBe(0);
     expect(help.stdout).toMatch(/^Usage: herald tail/);
   });

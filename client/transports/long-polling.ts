@@ -14,6 +14,8 @@ import { withQuery, type Transport, type TransportContext } from "./transport.js
 const POLL_GRACE_MS = 15_000;
 /** Pause before polling again after a 409 (our previous poll is still being released). */
 const CONFLICT_PAUSE_MS = 500;
+/** An empty answer sooner than this after asking to wait is premature: pause this long before the next. */
+const EARLY_EMPTY_MS = 1_000;
 
 export class LongPollingTransport implements Transport {
   readonly name = "long-polling";
@@ -48,6 +50,7 @@ export class LongPollingTransport implements Transport {
       const wait = this.#ready ? ctx.pollWaitSeconds : 0;
       const abort = new AbortController();
       this.#abort = abort;
+      const started = ctx.clock.now();
       const stall = ctx.clock.setTimeout(() => abort.abort(), wait * 1000 + POLL_GRACE_MS);
       let body: PollResponse;
       try {
@@ -76,6 +79,11 @@ export class LongPollingTransport implements Transport {
       if (!this.#ready) {
         this.#ready = true;
         ctx.events.ready();
+      }
+      const empty = !Array.isArray(body.frames) || body.frames.length === 0;
+      if (wait > 0 && empty && !body.closed && ctx.clock.now() - started < EARLY_EMPTY_MS) {
+        // An empty answer long before `wait` (a misbehaving proxy): do not spin.
+        await this.#pause(EARLY_EMPTY_MS);
       }
       if (body.closed) {
         this.#end(
