@@ -48,13 +48,6 @@ export async function newContext(browser: Browser): Promise<BrowserContext> {
   const context = await browser.newContext();
   // Playwright's actions otherwise wait forever (e.g. for a hidden input to show).
   context.setDefaultTimeout(15_000);
-  // WORKAROUND for a client library bug (client/transports/long-polling.ts calls `ctx.fetch(...)`, so
-  // the browser's fetch runs with `this` = the context object and throws "Illegal invocation"):
-  // a fetch that ignores its receiver. Remove once the library binds fetch.
-  await context.addInitScript(() => {
-    const original = window.fetch;
-    window.fetch = (input: RequestInfo | URL, init?: RequestInit) => original.call(window, input, init);
-  });
   return context;
 }
 
