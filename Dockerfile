@@ -20,6 +20,8 @@ COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
 COPY bin ./bin
 COPY --from=build /app/dist ./dist
+# The demo page's static files (gateway/demo/routes.ts finds them beside dist/).
+COPY gateway/demo/index.html gateway/demo/app.js gateway/demo/style.css ./gateway/demo/
 USER node
 EXPOSE 3000
 CMD ["node", "bin/herald.js", "gateway"]

@@ -16,4 +16,15 @@ export default tseslint.config(
       "no-console": "off",
     },
   },
+  {
+    // The demo page's script runs in the browser, untranspiled.
+    files: ["gateway/demo/**/*.js"],
+    languageOptions: {
+      globals: Object.fromEntries(
+        ["document", "location", "fetch", "FormData", "HTMLSelectElement", "Option", "URLSearchParams"].map(
+          (name) => [name, "readonly"],
+        ),
+      ),
+    },
+  },
 );

@@ -175,6 +175,7 @@ Options:
         [
           "Herald is running locally.",
           `  gateway          ${gateway.url}`,
+          `  demo page        ${gateway.url}/`,
           `  dashboard        ${gateway.url}/dashboard`,
           `  Service Bus      ${serviceBus.connectionString}`,
           `  management       ${serviceBus.managementUrl}`,

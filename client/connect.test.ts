@@ -489,6 +489,28 @@ describe("connect: cursors, gap fill and de-duplication", () => {
     expect(h.seen.map((n) => n.id)).toEqual(["n4", "n5", "n6"]);
   });
 
+  it("with a websocket-only negotiate (no gap fill), delivers WebSocket frames and reports gaps", async () => {
+    const { streamsUrl: _dropped, ...rest } = negotiated();
+    h.negotiate = () =>
+      response(200, { ...rest, transports: rest.transports.filter((t) => t.name === "websocket") });
+    const markers: unknown[] = [];
+    h.start().on("not-recovered", (m) => markers.push(m));
+    await tick();
+    const ws = h.sockets[0]!;
+    ws.open();
+    ws.connected();
+    ws.frame(frame(4), 1);
+    ws.frame(frame(5), 2);
+    await tick(300);
+    expect(h.seen.map((n) => n.id)).toEqual(["n4", "n5"]);
+    ws.frame(frame(8), 3);
+    await tick(300);
+    expect(h.seen.map((n) => n.id)).toEqual(["n4", "n5", "n8"]);
+    expect(markers).toEqual([{ stream: "user:alice", after: 5, resumeAfter: 7, reason: "unavailable" }]);
+    expect(h.calls.filter((c) => !c.startsWith("POST /api/negotiate"))).toEqual([]);
+    expect(h.herald!.state).toBe("connected");
+  });
+
   it("reports frames the gateway no longer has as a not-recovered event", async () => {
     h.options.cursor = "b~5";
     h.options.transports = ["sse"];

@@ -121,7 +121,7 @@ function validNegotiate(value: unknown): value is NegotiateResponse {
     typeof n.userId === "string" &&
     Array.isArray(n.groups) &&
     Array.isArray(n.transports) &&
-    typeof n.streamsUrl === "string"
+    (n.streamsUrl === undefined || typeof n.streamsUrl === "string")
   );
 }
 
@@ -663,6 +663,13 @@ class HeraldClient {
         this.#fillAll = false;
         const negotiated = this.#negotiated;
         if (!negotiated || this.#closed) return;
+        const streamsUrl = negotiated.streamsUrl;
+        if (streamsUrl === undefined) {
+          // No gap fill offered (a websocket-only Functions app): say what cannot be read, and go on.
+          this.#sequencer.skipGaps("unavailable");
+          this.#fillAgain = false;
+          break;
+        }
         const expected = streamsOfClient(negotiated.userId, negotiated.groups);
         // Long-polling learns positions from its own answers (and a second poll would get 409).
         if (this.#active?.name !== "long-polling" && expected.some((s) => !this.#sequencer.known(s))) {
@@ -671,7 +678,7 @@ class HeraldClient {
         let cursor = this.#sequencer.gapCursor(all);
         const read = [...cursor.keys()];
         for (let page = 0; cursor.size > 0 && page < FILL_MAX_PAGES && !this.#closed; page++) {
-          const url = withQuery(this.#negotiated?.streamsUrl ?? negotiated.streamsUrl, {
+          const url = withQuery(this.#negotiated?.streamsUrl ?? streamsUrl, {
             cursor: encodeCursor(cursor),
             limit: String(FILL_LIMIT),
           });

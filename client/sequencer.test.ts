@@ -26,6 +26,23 @@ describe("Sequencer", () => {
     expect(seq.hasGaps()).toBe(false);
   });
 
+  it("without gap fill, starts unseeded streams at their first frame and marks gaps lost", () => {
+    const { seq, delivered, lost } = setup(new Map([["user:a", 1]]));
+    // WebSocket frames: user:a skips 2..3; group:g has no position yet.
+    seq.accept([frame("user:a", 4), frame("user:a", 5), frame("group:g", 7), frame("group:g", 8)], false);
+    expect(delivered).toEqual([]);
+    seq.skipGaps("unavailable");
+    expect(delivered).toEqual(["user:a#4", "user:a#5", "group:g#7", "group:g#8"]);
+    expect(lost).toEqual([{ stream: "user:a", after: 1, resumeAfter: 3, reason: "unavailable" }]);
+    expect(seq.cursor()).toEqual(
+      new Map([
+        ["user:a", 5],
+        ["group:g", 8],
+      ]),
+    );
+    expect(seq.hasGaps() || seq.hasUnseeded()).toBe(false);
+  });
+
   it("holds frames past a gap, reports the gap, and releases them when it closes", () => {
     const { seq, delivered } = setup(new Map([["user:a", 1]]));
     seq.accept([frame("user:a", 4), frame("user:a", 3)], false);

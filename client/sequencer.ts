@@ -143,6 +143,25 @@ export class Sequencer {
     return out;
   }
 
+  /**
+   * For a client that cannot fill gaps: a stream waiting for its first position starts at its lowest
+   * held frame; a stream with a gap is marked lost up to its lowest held frame and goes on from there.
+   */
+  skipGaps(reason: NotRecovered["reason"]): void {
+    for (const [stream, held] of [...this.#pending]) {
+      if (held.size === 0) continue;
+      const lowest = Math.min(...held.keys());
+      const position = this.#positions.get(stream);
+      if (position === undefined) {
+        this.#positions.set(stream, lowest - 1);
+        this.#drain(stream);
+      } else if (lowest > position + 1) {
+        this.lost({ stream, after: position, resumeAfter: lowest - 1, reason });
+      }
+    }
+    this.#suspect.clear();
+  }
+
   /** A gap fill read these streams: their suspect marks are answered. */
   filled(streams: Iterable<string>): void {
     for (const stream of streams) this.#suspect.delete(stream);

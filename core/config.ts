@@ -128,6 +128,11 @@ export const SETTINGS = {
     default: "herald.publish",
     doc: "Role (in the `roles` claim) that lets a JWT publish notifications.",
   },
+  HERALD_DEV_TOKENS: {
+    kind: "bool",
+    default: "false",
+    doc: "Development only: `POST /api/dev/token` signs an application JWT (any user, optionally with the publish role) with `HERALD_JWT_SECRET`, for the demo page. Anyone who reaches the gateway can then act as anyone: never turn it on in a deployment.",
+  },
   HERALD_ALLOWED_ORIGINS: {
     kind: "list",
     doc: "Comma-separated browser origins allowed to call the gateway (`*` for any; empty: same origin only).",

@@ -37,7 +37,12 @@ export interface NotRecovered {
   after: number;
   /** Where reading resumed: the client's cursor for `stream` is now this offset. */
   resumeAfter: number;
-  reason: "retention" | "reset";
+  /**
+   * `retention`: the frames aged or were trimmed out; `reset`: the store lost the stream (a memory store
+   * restarted); `unavailable` (client only): the negotiate answer offered no gap fill (a websocket-only
+   * Functions app), so frames missed while disconnected cannot be read.
+   */
+  reason: "retention" | "reset" | "unavailable";
 }
 
 const ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";

@@ -6,6 +6,8 @@ import { Publisher } from "../publisher/publisher.js";
 import type { TokenVerifier } from "./auth/tokens.js";
 import { NotificationConsumer } from "./consumer.js";
 import { dashboardRoutes, deadLetterCountFromSettings } from "./dashboard/index.js";
+import { demoRoutes } from "./demo/routes.js";
+import { createDevTokenHandler } from "./handlers/dev-token.js";
 import { createPublishHandler } from "./handlers/publish.js";
 import { clientBundleRoute } from "./http/client-bundle.js";
 import { startHttpServer, type Route } from "./http/server.js";
@@ -68,6 +70,13 @@ export async function startGateway(settings: Settings, options: GatewayOptions =
       "HERALD_INVALID_CONFIG",
       `HERALD_PREFETCH: must be at least HERALD_CONCURRENCY (${settings.HERALD_CONCURRENCY}), got ${settings.HERALD_PREFETCH}`,
       { target: "HERALD_PREFETCH" },
+    );
+  }
+  if (settings.HERALD_DEV_TOKENS && !settings.HERALD_JWT_SECRET) {
+    throw new HeraldError(
+      "HERALD_INVALID_CONFIG",
+      "HERALD_DEV_TOKENS: dev tokens are signed with HERALD_JWT_SECRET, which is unset",
+      { target: "HERALD_DEV_TOKENS" },
     );
   }
   const metrics = new GatewayMetrics();
@@ -158,6 +167,19 @@ export async function startGateway(settings: Settings, options: GatewayOptions =
       },
     },
   ];
+
+  routes.push(...demoRoutes());
+  if (settings.HERALD_DEV_TOKENS && settings.HERALD_JWT_SECRET) {
+    log.warn("HERALD_DEV_TOKENS is on: POST /api/dev/token signs a token for anyone (development only)");
+    routes.push({
+      method: "POST",
+      path: "/api/dev/token",
+      handler: createDevTokenHandler({
+        secret: settings.HERALD_JWT_SECRET,
+        publishRole: settings.HERALD_JWT_PUBLISH_ROLE,
+      }),
+    });
+  }
 
   const http = await startHttpServer({
     host: settings.HERALD_HOST,
