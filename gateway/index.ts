@@ -13,7 +13,7 @@ import { startLive, webPubSubUrlFunction } from "./live/index.js";
 import { createLogger, type Logger } from "./log.js";
 import { GatewayMetrics } from "./metrics.js";
 import type { Sink } from "./sinks/types.js";
-import { WebPubSubSink } from "./sinks/webpubsub.js";
+import { WebPubSubSink, webPubSubClientFromConnectionString } from "./sinks/webpubsub.js";
 import { MemoryStreamStore, TableStreamStore, type StreamStore } from "./store/index.js";
 
 export interface GatewayOptions {
@@ -76,7 +76,7 @@ function webPubSubClient(settings: Settings): WebPubSubServiceClient | undefined
   const hub = settings.HERALD_WEBPUBSUB_HUB;
   if (settings.HERALD_WEBPUBSUB) {
     // The emulator speaks plain http on loopback; the SDK refuses http unless told.
-    return new WebPubSubServiceClient(settings.HERALD_WEBPUBSUB, hub, {
+    return webPubSubClientFromConnectionString(settings.HERALD_WEBPUBSUB, hub, {
       allowInsecureConnection: isLoopbackHttp(settings.HERALD_WEBPUBSUB),
     });
   }
