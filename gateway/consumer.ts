@@ -186,9 +186,9 @@ export class NotificationConsumer {
   }
 
   /**
-   * Settles through the link the message came on, unless that link is gone: a settlement on a dead
-   * link is never answered (the SDK waits its operation timeout, then retries), and Service Bus would
-   * reject it anyway. The message's lock then simply expires and Service Bus redelivers it.
+   * Settles through the link the message came on, unless that link is gone: the SDK would send the
+   * settlement down the dead link and wait for an answer that never comes (its operation timeout, on
+   * every retry). The message's lock then simply expires and Service Bus redelivers it.
    * Resolves true when settled.
    */
   async #settle(message: ServiceBusReceivedMessage, settle: () => Promise<void>): Promise<boolean> {
@@ -207,7 +207,8 @@ export class NotificationConsumer {
     try {
       return await Promise.race([work.then(() => true as const), linkLost]);
     } finally {
-      held.onLinkLost.splice(held.onLinkLost.indexOf(lost!), 1);
+      const i = held.onLinkLost.indexOf(lost!);
+      if (i >= 0) held.onLinkLost.splice(i, 1);
       // The SDK's promise may still reject after the link was lost; nobody waits for it then.
       work.catch(() => undefined);
     }
