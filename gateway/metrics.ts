@@ -25,6 +25,10 @@ export class GatewayMetrics {
     labelNames: ["reason"] as const,
     registers: [this.registry],
   });
+  readonly linkLost = this.counter(
+    "herald_messages_link_lost_total",
+    "Messages whose receive link dropped before they were settled; Service Bus redelivers them when their lock expires.",
+  );
   readonly expired = this.counter(
     "herald_messages_expired_total",
     "Messages whose TTL had passed: completed without delivery.",

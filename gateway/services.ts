@@ -7,6 +7,7 @@
 import { DefaultAzureCredential } from "@azure/identity";
 import { RetryMode, ServiceBusAdministrationClient, ServiceBusClient } from "@azure/service-bus";
 import { WebPubSubServiceClient } from "@azure/web-pubsub";
+import { webPubSubClientFromConnectionString } from "./sinks/webpubsub.js";
 import type { Settings } from "../core/config.js";
 import { HeraldError } from "../core/errors.js";
 import { createPublishAuthorizer, createTokenVerifier, type TokenVerifier } from "./auth/tokens.js";
@@ -55,7 +56,7 @@ export function webPubSubClient(settings: Settings): WebPubSubServiceClient | un
   const hub = settings.HERALD_WEBPUBSUB_HUB;
   if (settings.HERALD_WEBPUBSUB) {
     // The emulator speaks plain http on loopback; the SDK refuses http unless told.
-    return new WebPubSubServiceClient(settings.HERALD_WEBPUBSUB, hub, {
+    return webPubSubClientFromConnectionString(settings.HERALD_WEBPUBSUB, hub, {
       allowInsecureConnection: isLoopbackHttp(settings.HERALD_WEBPUBSUB),
     });
   }
