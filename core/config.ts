@@ -111,7 +111,7 @@ export const SETTINGS = {
   },
   HERALD_PUBLIC_URL: {
     kind: "url",
-    doc: "The gateway's public base URL, used in negotiate answers (default: derived from the request). On the Functions app: where its negotiate sends SSE and long-poll clients (with `HERALD_GATEWAY_TOKEN_SECRET`).",
+    doc: "The gateway's public base URL, used in negotiate answers (default: derived from the request). On the Functions app: where its negotiate sends SSE and long-poll clients (with a token key shared with the gateway).",
   },
   HERALD_PUBLISH_KEYS: {
     kind: "list",
@@ -139,7 +139,7 @@ export const SETTINGS = {
   },
   HERALD_GATEWAY_TOKEN_SECRET: {
     kind: "secret",
-    doc: "HS256 key (32+ characters) for the short-lived tokens in SSE, long-poll and gap-fill URLs. Every replica must have the same value; unset: a random key per process (one replica only). The Functions app offers the gateway's fallbacks only when it shares this key.",
+    doc: "HS256 key (32+ characters) for the short-lived tokens in SSE, long-poll and gap-fill URLs. Unset: a random key kept in the stream store, shared by every replica and the Functions app on one Table store (per process with the memory store).",
   },
   HERALD_GATEWAY_TOKEN_SECONDS: {
     kind: "int",

@@ -7,7 +7,7 @@ import { createPublishHandler } from "../gateway/handlers/publish.js";
 import type { Handler } from "../gateway/http/types.js";
 import { OriginPolicy } from "../gateway/live/origin.js";
 import { createPreflightHandler } from "../gateway/live/routes.js";
-import { GatewayTokens } from "../gateway/live/tokens.js";
+import { GATEWAY_TOKEN_KEY_NAME, GatewayTokens } from "../gateway/live/tokens.js";
 import { createLogger, type Logger } from "../gateway/log.js";
 import {
   openStore,
@@ -32,7 +32,7 @@ export interface HeraldFunctions {
   publish: AzureHttpHandler;
   negotiate: AzureHttpHandler;
   fanout: AzureServiceBusHandler;
-  /** Whether negotiate offers SSE and long-poll at the gateway (HERALD_PUBLIC_URL and HERALD_GATEWAY_TOKEN_SECRET set). */
+  /** Whether negotiate offers SSE and long-poll at the gateway (HERALD_PUBLIC_URL set, and a token key shared with it). */
   readonly fallbacks: boolean;
   /** Closes what the functions opened (tests; the host just ends the process). */
   close(): Promise<void>;
@@ -81,29 +81,39 @@ export function createFunctions(settings: Settings, options: { log?: Logger } = 
     onPublished: (ids, caller) => log.debug({ ids, caller }, "published"),
   });
 
-  // Fallback URLs point at the gateway, which must accept this app's tokens: same URL, same key.
+  // Fallback URLs point at the gateway, which must accept this app's tokens: the same URL and the same
+  // key — HERALD_GATEWAY_TOKEN_SECRET, or else the key the gateway keeps in the shared Table store.
   const gatewayUrl = settings.HERALD_PUBLIC_URL;
   const secret = settings.HERALD_GATEWAY_TOKEN_SECRET;
-  const fallbacks = gatewayUrl !== undefined && secret !== undefined;
-  if (gatewayUrl && !secret) {
+  const sharedKey = secret !== undefined || settings.HERALD_STORE === "table";
+  const fallbacks = gatewayUrl !== undefined && sharedKey;
+  if (gatewayUrl && !sharedKey) {
     log.warn(
-      "HERALD_PUBLIC_URL is set but HERALD_GATEWAY_TOKEN_SECRET is not: negotiate offers websocket only",
+      "HERALD_PUBLIC_URL is set but the gateway's token key is not shared (no HERALD_GATEWAY_TOKEN_SECRET, memory store): negotiate offers websocket only",
     );
   }
   const origins = new OriginPolicy(settings.HERALD_ALLOWED_ORIGINS, gatewayUrl);
-  const negotiateHandler = createNegotiateHandler({
-    verifier,
-    tokens: fallbacks
-      ? new GatewayTokens({ secret, ttlSeconds: settings.HERALD_GATEWAY_TOKEN_SECONDS })
-      : undefined,
-    webPubSubUrl: webPubSub ? webPubSubUrlFunction(webPubSub) : undefined,
-    publicUrl: gatewayUrl,
-    origins,
-    log,
-  });
+  // Built on the first negotiate: the key may have to be read from the store.
+  const negotiateHandler = lazy(async () =>
+    createNegotiateHandler({
+      verifier,
+      tokens: fallbacks
+        ? new GatewayTokens({
+            secret: secret ?? (await (await store.get()).sharedSecret(GATEWAY_TOKEN_KEY_NAME)),
+            ttlSeconds: settings.HERALD_GATEWAY_TOKEN_SECONDS,
+          })
+        : undefined,
+      webPubSubUrl: webPubSub ? webPubSubUrlFunction(webPubSub) : undefined,
+      publicUrl: gatewayUrl,
+      origins,
+      log,
+    }),
+  );
   const preflight = createPreflightHandler(origins, "POST, OPTIONS");
   const negotiate: Handler = (request) =>
-    request.method === "OPTIONS" ? preflight(request) : negotiateHandler(request);
+    request.method === "OPTIONS"
+      ? preflight(request)
+      : negotiateHandler.get().then((handler) => handler(request));
 
   const sinks = webPubSub ? [new WebPubSubSink(webPubSub)] : [];
   const delivery = async (): Promise<DeliveryContext> => ({

@@ -26,7 +26,6 @@ import { waitFor } from "./helpers/wait.js";
 
 const SUBSCRIPTION = "fanout-test";
 const MAX_DELIVERY_COUNT = 2;
-const GATEWAY_TOKEN_SECRET = "functions-test-gateway-token-secret-0123456789";
 const silent = createLogger({ level: "silent" });
 
 let stack: TestStack;
@@ -69,7 +68,6 @@ beforeAll(async () => {
     readSettings({
       ...stack.env,
       HERALD_SUBSCRIPTION: "gateway-idle",
-      HERALD_GATEWAY_TOKEN_SECRET: GATEWAY_TOKEN_SECRET,
     }),
     { log: silent },
   );
@@ -78,7 +76,6 @@ beforeAll(async () => {
       ...stack.env,
       HERALD_SUBSCRIPTION: SUBSCRIPTION,
       HERALD_PUBLIC_URL: gateway.url,
-      HERALD_GATEWAY_TOKEN_SECRET: GATEWAY_TOKEN_SECRET,
     }),
   );
   functions = createFunctions(settings, { log: silent });
@@ -351,6 +348,7 @@ describe("Functions app against the emulators", () => {
     }
   });
 
+  // Neither app has HERALD_GATEWAY_TOKEN_SECRET (as deployed): they share the key the Table store keeps.
   it("negotiates the Web PubSub URL and the gateway's fallbacks, whose tokens the gateway accepts", async () => {
     const body = await negotiateAs(functions, "carol");
     expect(body.userId).toBe("carol");
@@ -373,7 +371,8 @@ describe("Functions app against the emulators", () => {
   });
 
   it("negotiates websocket only when no gateway (or no shared token key) is configured", async () => {
-    for (const extra of [{}, { HERALD_PUBLIC_URL: gateway.url }]) {
+    // No gateway URL; or a memory store, whose key is the process's own.
+    for (const extra of [{}, { HERALD_PUBLIC_URL: gateway.url, HERALD_STORE: "memory" }]) {
       const alone = createFunctions(readSettings({ ...stack.env, ...extra }), { log: silent });
       try {
         expect(alone.fallbacks).toBe(false);

@@ -15,7 +15,7 @@ import type { StreamStore } from "../store/types.js";
 import { BackplaneReceiver, BackplaneSink } from "./backplane.js";
 import { LiveHub } from "./hub.js";
 import { liveRoutes } from "./routes.js";
-import { GatewayTokens } from "./tokens.js";
+import { GATEWAY_TOKEN_KEY_NAME, GatewayTokens } from "./tokens.js";
 
 export { BackplaneReceiver, BackplaneSink, decodeDelivery, encodeDelivery } from "./backplane.js";
 export { LiveConnection, type StartPosition } from "./connection.js";
@@ -70,13 +70,11 @@ export interface Live {
  */
 export async function startLive(options: LiveOptions): Promise<Live> {
   const { settings, store, metrics, log } = options;
+  // Without a configured key, replicas on one Table store share the one kept in the store.
   const tokens = new GatewayTokens({
-    secret: settings.HERALD_GATEWAY_TOKEN_SECRET,
+    secret: settings.HERALD_GATEWAY_TOKEN_SECRET ?? (await store.sharedSecret(GATEWAY_TOKEN_KEY_NAME)),
     ttlSeconds: settings.HERALD_GATEWAY_TOKEN_SECONDS,
   });
-  if (!settings.HERALD_GATEWAY_TOKEN_SECRET) {
-    log?.warn("HERALD_GATEWAY_TOKEN_SECRET is unset: gateway tokens work on this replica only");
-  }
   const hub = new LiveHub({
     store,
     metrics,

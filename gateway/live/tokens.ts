@@ -33,6 +33,11 @@ const CLOCK_TOLERANCE_SECONDS = 5;
 const NO_GROUPS: readonly string[] = Object.freeze([]);
 /** Far above any real token (a user in 256 groups); refuses junk before hashing it. */
 const MAX_TOKEN_LENGTH = 16_384;
+/**
+ * Name of the key in the stream store (`StreamStore.sharedSecret`) that signs gateway tokens when
+ * HERALD_GATEWAY_TOKEN_SECRET is not set: every replica and the Functions app on one Table store share it.
+ */
+export const GATEWAY_TOKEN_KEY_NAME = "gateway-token-key";
 /** Shorter keys are guessable offline from any token a client holds. */
 export const MIN_GATEWAY_SECRET_LENGTH = 32;
 

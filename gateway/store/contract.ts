@@ -324,12 +324,26 @@ export function describeStreamStore(name: string, harness: StoreHarness): void {
       }
     });
 
+    it("gives replicas one shared secret per name, created once even when they ask at once", async () => {
+      const a = await open();
+      const b = await replica(a);
+      const [first, second] = await Promise.all([a.sharedSecret("token-key"), b.sharedSecret("token-key")]);
+      expect(first).toBe(second);
+      expect(first.length).toBeGreaterThanOrEqual(32);
+      expect(await b.sharedSecret("token-key")).toBe(first);
+      const other = await a.sharedSecret("other-key");
+      expect(other).not.toBe(first);
+      // The secret's row is no stream: streams stay as they were.
+      expect((await a.read("user:token-key", 0, 10)).frames).toEqual([]);
+    });
+
     it("fails every call after close with STORE_CLOSED", async () => {
       const store = await harness.open({ sweepIntervalMs: 0 });
       await store.append(entry("n1"), ["user:a"]);
       await store.close();
       expect((await failure(() => store.append(entry("n2"), ["user:a"]))).code).toBe("STORE_CLOSED");
       expect((await failure(() => store.read("user:a", 0, 1))).code).toBe("STORE_CLOSED");
+      expect((await failure(() => store.sharedSecret("k"))).code).toBe("STORE_CLOSED");
     });
   });
 }

@@ -13,6 +13,11 @@ const MAX_KEY_LENGTH = 256;
 const OFFSET_DIGITS = 16;
 
 export const HEAD_ROW = "head";
+/**
+ * The partition of the store's own settings (shared secrets). No stream's key can be it: `encodeKey`
+ * writes `~` only before two upper-case hex digits or `H`.
+ */
+export const SETTINGS_PARTITION = "~settings";
 const FRAME_PREFIX = "f:";
 /** The character after `:`, so `RowKey lt "f;"` ends the frame range. */
 export const FRAME_RANGE_END = "f;";

@@ -2,6 +2,7 @@
  * A bounded in-memory stream store for one gateway process (development, tests, a single replica).
  * Everything is lost on restart; readers notice because `after > head` (see `StreamStore.read`).
  */
+import { randomBytes } from "node:crypto";
 import { HeraldError } from "../../core/errors.js";
 import type { Frame } from "../../core/streams.js";
 import { checkRead, prepareEntry, prepareStreams, resolveOptions, type ResolvedOptions } from "./common.js";
@@ -105,6 +106,7 @@ export class MemoryStreamStore implements StreamStore {
   private closed = false;
   private readonly timer: ReturnType<typeof setInterval> | undefined;
   private readonly counters: StreamStoreStats = { appended: 0, duplicates: 0, conflicts: 0, trimmed: 0 };
+  private readonly secrets = new Map<string, string>();
 
   constructor(options: MemoryStreamStoreOptions = {}) {
     this.options = resolveOptions(options, MAX_DATA_BYTES_LIMIT);
@@ -195,6 +197,16 @@ export class MemoryStreamStore implements StreamStore {
   async sweep(): Promise<void> {
     this.assertOpen();
     this.sweepNow(this.options.now());
+  }
+
+  async sharedSecret(name: string): Promise<string> {
+    this.assertOpen();
+    let secret = this.secrets.get(name);
+    if (secret === undefined) {
+      secret = randomBytes(32).toString("base64url");
+      this.secrets.set(name, secret);
+    }
+    return secret;
   }
 
   stats(): StreamStoreStats {

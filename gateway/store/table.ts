@@ -12,7 +12,7 @@
  * repeated notification id finds its dedup row and gets its original frame back. Appends to one stream
  * from one process are queued and committed together (group commit), so a replica only races others.
  */
-import { randomUUID } from "node:crypto";
+import { randomBytes, randomUUID } from "node:crypto";
 import { TableClient, type TableEntityResult, type TransactionAction } from "@azure/data-tables";
 import { HeraldError } from "../../core/errors.js";
 import type { Frame } from "../../core/streams.js";
@@ -26,12 +26,14 @@ import {
 } from "./common.js";
 import {
   dedupRow,
+  encodeKey,
   FRAME_RANGE_END,
   frameRow,
   HEAD_ROW,
   odataString,
   offsetOfRow,
   partitionKeyOf,
+  SETTINGS_PARTITION,
 } from "./keys.js";
 import {
   StreamStoreError,
@@ -259,6 +261,46 @@ export class TableStreamStore implements StreamStore {
     this.assertOpen();
     this.sweeping ??= this.track(this.sweepAll()).finally(() => (this.sweeping = undefined));
     return this.sweeping;
+  }
+
+  /**
+   * Reads the secret's row; when there is none, inserts a random one. Two processes that race both
+   * insert: one wins (409 for the other), and both return the row that is stored.
+   */
+  async sharedSecret(name: string): Promise<string> {
+    this.assertOpen();
+    const rowKey = encodeKey(name);
+    const read = async (): Promise<string | undefined> => {
+      try {
+        const row = await this.client.getEntity<{ secret?: unknown }>(SETTINGS_PARTITION, rowKey, {
+          abortSignal: this.signal(),
+        });
+        return typeof row.secret === "string" ? row.secret : undefined;
+      } catch (err) {
+        if (statusOf(err) === 404) return undefined;
+        throw translate(err, undefined, `read shared secret ${name}`);
+      }
+    };
+    const stored = await this.track(read());
+    if (stored !== undefined) return stored;
+    try {
+      await this.track(
+        this.client.createEntity(
+          { partitionKey: SETTINGS_PARTITION, rowKey, secret: randomBytes(32).toString("base64url") },
+          { abortSignal: this.signal() },
+        ),
+      );
+    } catch (err) {
+      if (statusOf(err) !== 409) throw translate(err, undefined, `create shared secret ${name}`);
+    }
+    const created = await this.track(read());
+    if (created === undefined) {
+      throw new StreamStoreError(
+        "STORE_UNAVAILABLE",
+        `shared secret ${name} is missing after it was created`,
+      );
+    }
+    return created;
   }
 
   stats(): StreamStoreStats {

@@ -84,6 +84,12 @@ export interface StreamStore {
   read(stream: string, after: number, limit: number): Promise<ReadResult>;
   /** Enforces retention on every stream now (it is also enforced on each append to a stream). */
   sweep(): Promise<void>;
+  /**
+   * A random secret named `name`, the same for every process that opens this store: created by the first
+   * caller, read by the others. Gateway replicas and the Functions app sign their short-lived tokens with
+   * it, so no key has to be configured or deployed. A memory store's secret lives with the process.
+   */
+  sharedSecret(name: string): Promise<string>;
   stats(): StreamStoreStats;
   /** Stops timers and waits for appends in flight; later calls fail. */
   close(): Promise<void>;
