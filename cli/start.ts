@@ -127,9 +127,8 @@ Options:
       ];
       const env: Record<string, string> = {
         ...localSettings(),
-        // local.settings.json configures the Functions app: its fan-out subscription and the gateway
-        // URL its negotiate points at. The gateway consumes its own subscription and knows its own URL.
-        HERALD_SUBSCRIPTION: "gateway",
+        // local.settings.json also configures the Functions app, whose negotiate points at the gateway's
+        // URL; the gateway knows its own (the port may differ).
         HERALD_PUBLIC_URL: "",
         HERALD_SERVICEBUS: serviceBus.connectionString,
         HERALD_WEBPUBSUB: webPubSub.connectionString,

@@ -40,7 +40,12 @@ export const SETTINGS = {
   HERALD_SUBSCRIPTION: {
     kind: "string",
     default: "gateway",
-    doc: "Subscription the gateway consumes; on the Functions app, the fan-out's own (`fanout`).",
+    doc: "Subscription the gateway consumes.",
+  },
+  HERALD_FANOUT_SUBSCRIPTION: {
+    kind: "string",
+    default: "fanout",
+    doc: "Subscription the Functions app's `fanout` consumes (its own, beside the gateway's).",
   },
   HERALD_CONCURRENCY: {
     kind: "int",
@@ -270,7 +275,6 @@ export const SECRET_SETTINGS: readonly SettingName[] = (Object.keys(SETTINGS) as
 export const AZURE_REQUIRED_SETTINGS = [
   "HERALD_SERVICEBUS__fullyQualifiedNamespace",
   "HERALD_TOPIC",
-  "HERALD_SUBSCRIPTION",
   "HERALD_WEBPUBSUB__serviceUri",
   "HERALD_WEBPUBSUB_HUB",
   "HERALD_STORE",

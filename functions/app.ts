@@ -145,7 +145,7 @@ export interface FunctionRegistrar {
 
 /**
  * Registers the functions with the host: `publish` (POST /api/notifications), `negotiate`
- * (POST /api/negotiate) and `fanout` (Service Bus topic trigger on HERALD_TOPIC / HERALD_SUBSCRIPTION).
+ * (POST /api/negotiate) and `fanout` (Service Bus topic trigger on HERALD_TOPIC / HERALD_FANOUT_SUBSCRIPTION).
  * The HTTP functions are anonymous at the host: Herald checks publish keys and JWTs itself.
  */
 export function registerFunctions(
@@ -168,7 +168,7 @@ export function registerFunctions(
   registrar.serviceBusTopic("fanout", {
     connection: SERVICE_BUS_CONNECTION,
     topicName: settings.HERALD_TOPIC,
-    subscriptionName: settings.HERALD_SUBSCRIPTION,
+    subscriptionName: settings.HERALD_FANOUT_SUBSCRIPTION,
     cardinality: "one",
     // host.json sets autoCompleteMessages: return -> the host completes; throw -> it abandons.
     handler: functions.fanout,

@@ -382,7 +382,8 @@ describe("Bicep templates", () => {
       expect(functions.get("HERALD_STORE")).toBe("table");
       expect(gateway.get("HERALD_TOPIC")).toBe("notifications");
       expect(gateway.get("HERALD_SUBSCRIPTION")).toBe("gateway");
-      expect(functions.get("HERALD_SUBSCRIPTION")).toBe("fanout");
+      expect(functions.get("HERALD_FANOUT_SUBSCRIPTION")).toBe("fanout");
+      expect(functions.has("HERALD_SUBSCRIPTION")).toBe(false);
       expect(gateway.get("HERALD_JWT_JWKS_URL")).toBe(deployEnv.HERALD_JWT_JWKS_URL);
       expect(gateway.get("HERALD_JWT_ISSUER")).toBe(deployEnv.HERALD_JWT_ISSUER);
       expect(gateway.get("HERALD_JWT_AUDIENCE")).toBe(deployEnv.HERALD_JWT_AUDIENCE);
@@ -393,7 +394,7 @@ describe("Bicep templates", () => {
       expect(prop(functionApp.scope.moduleParams, "settings.value")).toEqual(shared);
       const gatewayRaw = rawSettings(prop(containerApp.resource, "properties.template.containers.0.env"));
       const functionsRaw = rawSettings(prop(functionApp.resource, "properties.siteConfig.appSettings"));
-      const perApp = new Set(["HERALD_SUBSCRIPTION", "HERALD_HOST", "HERALD_PORT", "HERALD_PUBLIC_URL"]);
+      const perApp = new Set(["HERALD_SUBSCRIPTION", "HERALD_FANOUT_SUBSCRIPTION", "HERALD_HOST", "HERALD_PORT", "HERALD_PUBLIC_URL"]);
       let compared = 0;
       for (const [name, value] of gateway) {
         if (!name.startsWith("HERALD_") || perApp.has(name) || !functions.has(name)) continue;

@@ -74,7 +74,7 @@ beforeAll(async () => {
   const settings = recording(
     readSettings({
       ...stack.env,
-      HERALD_SUBSCRIPTION: SUBSCRIPTION,
+      HERALD_FANOUT_SUBSCRIPTION: SUBSCRIPTION,
       HERALD_PUBLIC_URL: gateway.url,
     }),
   );

@@ -36,7 +36,7 @@ param maximumInstanceCount int
 @allowed([512, 2048, 4096])
 param instanceMemoryMB int
 
-@description('Subscription the fan-out consumes (HERALD_SUBSCRIPTION).')
+@description('Subscription the fan-out consumes (HERALD_FANOUT_SUBSCRIPTION).')
 param subscriptionName string
 
 @description('Public URL of the gateway: negotiate answers point SSE and long-poll there (HERALD_PUBLIC_URL).')
@@ -114,7 +114,7 @@ resource app 'Microsoft.Web/sites@2025-03-01' = {
         { name: 'HERALD_SERVICEBUS__credential', value: 'managedidentity' }
         { name: 'HERALD_SERVICEBUS__clientId', value: identity.clientId }
         { name: 'HERALD_TOPIC', value: settings.topic }
-        { name: 'HERALD_SUBSCRIPTION', value: subscriptionName }
+        { name: 'HERALD_FANOUT_SUBSCRIPTION', value: subscriptionName }
         { name: 'HERALD_WEBPUBSUB__serviceUri', value: settings.webPubSubEndpoint }
         { name: 'HERALD_WEBPUBSUB_HUB', value: settings.webPubSubHub }
         { name: 'HERALD_STORE', value: 'table' }
