@@ -394,7 +394,13 @@ describe("Bicep templates", () => {
       expect(prop(functionApp.scope.moduleParams, "settings.value")).toEqual(shared);
       const gatewayRaw = rawSettings(prop(containerApp.resource, "properties.template.containers.0.env"));
       const functionsRaw = rawSettings(prop(functionApp.resource, "properties.siteConfig.appSettings"));
-      const perApp = new Set(["HERALD_SUBSCRIPTION", "HERALD_FANOUT_SUBSCRIPTION", "HERALD_HOST", "HERALD_PORT", "HERALD_PUBLIC_URL"]);
+      const perApp = new Set([
+        "HERALD_SUBSCRIPTION",
+        "HERALD_FANOUT_SUBSCRIPTION",
+        "HERALD_HOST",
+        "HERALD_PORT",
+        "HERALD_PUBLIC_URL",
+      ]);
       let compared = 0;
       for (const [name, value] of gateway) {
         if (!name.startsWith("HERALD_") || perApp.has(name) || !functions.has(name)) continue;
