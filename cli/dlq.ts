@@ -27,6 +27,8 @@ export interface DeadLetter {
 export const REPLAYED_FROM_PROPERTY = "herald-replayed-from";
 
 const PEEK_PAGE = 100;
+/** Dead letters locked per receive call while replaying. */
+const RECEIVE_BATCH = 50;
 const DEFAULT_MAX = 1000;
 
 const COMMON_OPTIONS = {
@@ -284,9 +286,9 @@ Prints one line per notification: "replayed <id>", "skipped <id> (expired)", or 
       try {
         let received = 0;
         while (targets.size > 0 && received < t.max + targets.size) {
-          // One message per call: with larger batches, messages that reached the SDK after a batch
-          // had returned stayed locked (seen against the emulator) and could not be abandoned.
-          const batch = await receiver.receiveMessages(1, { maxWaitTimeInMs: 2000 });
+          const batch = await receiver.receiveMessages(Math.min(RECEIVE_BATCH, t.max), {
+            maxWaitTimeInMs: 2000,
+          });
           if (batch.length === 0) break;
           received += batch.length;
           for (const m of batch) {

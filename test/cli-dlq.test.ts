@@ -40,7 +40,14 @@ afterAll(async () => {
   await emulator?.stop();
 });
 
-const herald = (...args: string[]) => runHerald([...args, "--servicebus", connectionString]);
+// The subscription is named: local.settings.json (the Functions host's settings) names its own.
+const herald = (...args: string[]) =>
+  runHerald([
+    ...args,
+    "--servicebus",
+    connectionString,
+    ...(args[0] === "dlq" ? ["--subscription", "gateway"] : []),
+  ]);
 
 async function publishAndDeadLetter(id: string, reason: string, description: string): Promise<void> {
   const r = await herald("publish", "--user", "alice", "--type", "order.shipped", "--id", id, '{"order":7}');

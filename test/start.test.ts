@@ -163,7 +163,8 @@ describe("herald start", () => {
     await waitFor(
       async () =>
         /"reason": "InvalidNotification"/.test(
-          (await runHerald(["dlq", "list", "--json", "--servicebus", bus])).stdout,
+          (await runHerald(["dlq", "list", "--json", "--servicebus", bus, "--subscription", "gateway"]))
+            .stdout,
         ),
       {
         message: "the invalid message on the dead-letter queue",

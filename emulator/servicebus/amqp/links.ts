@@ -26,8 +26,11 @@ import {
   availableCredit,
   forgetDeliveries,
   holdAttach,
+  isTransferred,
   rejectedOutcome,
+  releasedOutcome,
   remoteProperties,
+  retractUntransferred,
   setAttachFields,
   settle,
 } from "./rhea.js";
@@ -125,7 +128,8 @@ interface Outcome {
 export class ConsumerLink implements LinkHandler, Consumer {
   readonly receiveAndDelete: boolean;
   readonly linkName: string;
-  private sent = 0;
+  /** Deliveries queued on the link that rhea has not transferred yet (oldest first). */
+  private untransferred: Delivery[] = [];
   private session: SessionEntry | undefined;
   private readonly unsettled = new Map<Delivery, string>();
   private closed = false;
@@ -225,14 +229,22 @@ export class ConsumerLink implements LinkHandler, Consumer {
 
   credit(): number {
     if (this.closed || !this.attached) return 0;
-    return availableCredit(this.link, this.sent);
+    return availableCredit(this.link, this.pending());
+  }
+
+  /** How many queued deliveries still wait for rhea to transfer them. */
+  private pending(): number {
+    let i = 0;
+    while (i < this.untransferred.length && isTransferred(this.untransferred[i]!)) i++;
+    if (i > 0) this.untransferred = this.untransferred.slice(i);
+    return this.untransferred.length;
   }
 
   deliver(msg: StoredMessage, headerDeliveryCount: number, lockToken?: string, lockedUntil?: number): void {
     const payload = encodeForDelivery(msg, headerDeliveryCount, lockToken ? { lockedUntil } : {});
     const tag = lockToken ? dotnetGuidBytes(uuidToBytes(lockToken)) : undefined;
     const d = this.link.send(payload, tag, 0);
-    this.sent++;
+    this.untransferred.push(d);
     if (lockToken) this.unsettled.set(d, lockToken);
   }
 
@@ -267,6 +279,10 @@ export class ConsumerLink implements LinkHandler, Consumer {
         case "accepted":
           this.store.complete(token, this);
           break;
+        case "released":
+          // Not processed (a client giving back what it prefetched): back at once, uncounted.
+          this.store.release(token, this);
+          break;
         case "modified": {
           const props = toProps(state?.message_annotations);
           if (state?.undeliverable_here) this.store.defer(token, props, this);
@@ -300,8 +316,9 @@ export class ConsumerLink implements LinkHandler, Consumer {
       settle(delivery, rejectedOutcome({ condition: e.condition, description: e.description }));
       return;
     }
+    const outcome = kind === "released" ? releasedOutcome() : acceptedOutcome();
     this.broker.journal.afterCommit((err) => {
-      settle(delivery, err ? rejectedOutcome(internalError()) : acceptedOutcome());
+      settle(delivery, err ? rejectedOutcome(internalError()) : outcome);
     });
   }
 
@@ -309,8 +326,29 @@ export class ConsumerLink implements LinkHandler, Consumer {
     if (this.closed) return;
     this.closed = true;
     if (this.waiting) this.store.cancelWait(this);
+    // Messages the client never saw go back at once, uncounted. Those it received keep their
+    // lock until it runs out, as on Service Bus (the client may still settle them).
+    const unseen = this.pending() > 0 ? this.untransferred : [];
+    for (const d of unseen) {
+      const token = this.unsettled.get(d);
+      if (token === undefined) continue;
+      this.unsettled.delete(d);
+      try {
+        this.store.release(token, this);
+      } catch (err) {
+        if (!isExpectedError(err))
+          this.logger.error(`release on '${this.store.path}' failed: ${String(err)}`);
+      }
+    }
     this.store.detachConsumer(this);
+    const stuck = retractUntransferred(this.link, unseen);
+    if (stuck.length > 0) {
+      // Only when other links' deliveries were queued behind them on the same session.
+      this.logger.warn(`link '${this.linkName}' closed with ${stuck.length} deliveries rhea still queues`);
+      forgetDeliveries(stuck);
+    }
     forgetDeliveries(this.unsettled.keys());
     this.unsettled.clear();
+    this.untransferred = [];
   }
 }

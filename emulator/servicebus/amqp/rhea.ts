@@ -75,15 +75,68 @@ function internals(link: Sender | Receiver): LinkInternals {
   return link as unknown as LinkInternals;
 }
 
+interface CircularBufferInternals {
+  capacity: number;
+  size: number;
+  tail: number;
+  entries: unknown[];
+}
+
+interface OutgoingInternals {
+  available(): number;
+  next_delivery_id: number;
+  /** Id of the first delivery rhea has not yet put on the wire (it waits for credit). */
+  next_pending_delivery: number;
+  deliveries: CircularBufferInternals;
+}
+
+function outgoingOf(link: Sender | Receiver): OutgoingInternals {
+  return (internals(link).session as unknown as { outgoing: OutgoingInternals }).outgoing;
+}
+
 /**
- * Credit the peer has granted that no queued delivery uses yet. rhea counts credit down only
- * when it actually transfers, so deliveries queued in this turn are subtracted here.
+ * Whether rhea has transferred an outgoing delivery. `link.send()` only queues a delivery; rhea
+ * transfers it (and only then counts the credit down) when it processes the session.
  */
-export function availableCredit(sender: Sender, queued: number): number {
-  const l = internals(sender);
-  const credit = l.credit + l.delivery_count - queued;
-  const room = (l.session as unknown as SessionInternals).outgoing.available();
-  return Math.max(0, Math.min(credit, room));
+export function isTransferred(delivery: Delivery): boolean {
+  const d = delivery as unknown as { id: number; link: Sender };
+  return d.id < outgoingOf(d.link).next_pending_delivery;
+}
+
+/**
+ * Credit the peer has granted that no queued delivery uses yet: rhea's credit minus the
+ * deliveries queued on the link but not transferred. (rhea's credit already reflects a drain:
+ * answering one moves delivery-count past the unused credit and leaves none.)
+ */
+export function availableCredit(sender: Sender, untransferred: number): number {
+  const credit = internals(sender).credit - untransferred;
+  return Math.max(0, Math.min(credit, outgoingOf(sender).available()));
+}
+
+/**
+ * Takes back deliveries of a link that never went on the wire, when they are the last ones the
+ * session queued (their ids were never used, so the next delivery can take them). Returns those
+ * it could not take back: rhea has no other way to drop a queued delivery.
+ */
+export function retractUntransferred(sender: Sender, deliveries: Delivery[]): Delivery[] {
+  const out = outgoingOf(sender);
+  const left = [...deliveries].sort((a, b) => a.id - b.id);
+  while (left.length > 0) {
+    const last = left.at(-1)!;
+    if (last.id !== out.next_delivery_id - 1 || last.id < out.next_pending_delivery) break;
+    const buf = out.deliveries;
+    if (buf.size === 0) break;
+    buf.tail = (buf.tail - 1 + buf.capacity) % buf.capacity;
+    if (buf.entries[buf.tail] !== last) {
+      buf.tail = (buf.tail + 1) % buf.capacity;
+      break;
+    }
+    buf.entries[buf.tail] = undefined;
+    buf.size--;
+    out.next_delivery_id--;
+    left.pop();
+  }
+  return left;
 }
 
 export function setAttachFields(
@@ -132,6 +185,7 @@ export function settle(delivery: Delivery, outcome: unknown): void {
 interface Outcomes {
   accepted(): { described(): unknown };
   rejected(fields: { error: { condition: string; description: string } }): { described(): unknown };
+  released(): { described(): unknown };
 }
 const outcomes = rhea.message as unknown as Outcomes;
 
@@ -141,6 +195,10 @@ export function acceptedOutcome(): unknown {
 
 export function rejectedOutcome(error: { condition: string; description: string }): unknown {
   return outcomes.rejected({ error }).described();
+}
+
+export function releasedOutcome(): unknown {
+  return outcomes.released().described();
 }
 
 /** The fields of a decoded request message the emulator reads. */

@@ -539,6 +539,16 @@ export class MessageStore {
     this.unlock(msg, true);
   }
 
+  /**
+   * Gives a locked message back without counting its delivery (AMQP `released`: the client did
+   * not process it, or never saw it). It is available again at once.
+   */
+  release(token: string, via?: Consumer): void {
+    const msg = this.checkLock(token, via);
+    if (msg.deliveryCount > 0) msg.deliveryCount--;
+    this.unlock(msg, true);
+  }
+
   defer(token: string, props?: Map<string, AmqpValue | undefined>, via?: Consumer): void {
     const msg = this.checkLock(token, via);
     this.applyProps(msg, props);
