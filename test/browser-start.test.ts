@@ -4,17 +4,14 @@
 import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { describeWithBrowser, launchChromium, newContext, openDemo, waitForDemo } from "./helpers/browser.js";
-import { startHerald, type RunningServer } from "./helpers/cli.js";
-
-const FREE_PORTS = ["--port", "0", "--servicebus-port", "0", "--management-port", "0"];
-const MORE_FREE_PORTS = ["--webpubsub-port", "0", "--table-port", "0"];
+import { startHerald, type RunningServer, START_FREE_PORTS as FREE_PORTS } from "./helpers/cli.js";
 
 describeWithBrowser("herald start: the demo page", () => {
   let running: RunningServer | undefined;
   let browser: Browser | undefined;
 
   beforeAll(async () => {
-    running = await startHerald(["start", "--memory", ...FREE_PORTS, ...MORE_FREE_PORTS], {
+    running = await startHerald(["start", "--memory", ...FREE_PORTS], {
       timeoutMs: 30_000,
     });
     browser = await launchChromium();

@@ -4,21 +4,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ServiceBusClient } from "@azure/service-bus";
 import { afterEach, describe, expect, it } from "vitest";
-import { runHerald, startHerald, type RunningServer } from "./helpers/cli.js";
+import { runHerald, startHerald, type RunningServer, START_FREE_PORTS as FREE_PORTS } from "./helpers/cli.js";
 import { waitFor } from "./helpers/wait.js";
 
-const FREE_PORTS = [
-  "--port",
-  "0",
-  "--servicebus-port",
-  "0",
-  "--management-port",
-  "0",
-  "--webpubsub-port",
-  "0",
-  "--table-port",
-  "0",
-];
 const running: RunningServer[] = [];
 const tempDirs: string[] = [];
 afterEach(async () => {

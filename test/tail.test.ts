@@ -4,21 +4,15 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { HERALD_BIN, runHerald, startHerald, type RunningServer } from "./helpers/cli.js";
+import {
+  HERALD_BIN,
+  runHerald,
+  startHerald,
+  type RunningServer,
+  START_FREE_PORTS as FREE_PORTS,
+} from "./helpers/cli.js";
 import { waitFor } from "./helpers/wait.js";
 
-const FREE_PORTS = [
-  "--port",
-  "0",
-  "--servicebus-port",
-  "0",
-  "--management-port",
-  "0",
-  "--webpubsub-port",
-  "0",
-  "--table-port",
-  "0",
-];
 const PUBLISH_KEY = "herald-local-publish-key";
 
 let stack: RunningServer | undefined;

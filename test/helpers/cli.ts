@@ -1,6 +1,20 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 
+/** `herald start` flags that put every part on a free port. */
+export const START_FREE_PORTS: readonly string[] = [
+  "--port",
+  "0",
+  "--servicebus-port",
+  "0",
+  "--management-port",
+  "0",
+  "--webpubsub-port",
+  "0",
+  "--table-port",
+  "0",
+];
+
 export const HERALD_BIN = fileURLToPath(new URL("../../bin/herald.js", import.meta.url));
 
 export interface RunResult {
