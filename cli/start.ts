@@ -112,6 +112,8 @@ Options:
       const env: Record<string, string> = {
         ...localSettings(),
         HERALD_SERVICEBUS: serviceBus.connectionString,
+        // The management port may differ from the emulator default (--management-port).
+        HERALD_SERVICEBUS_MANAGEMENT_URL: serviceBus.managementUrl,
         HERALD_WEBPUBSUB: webPubSub.connectionString,
         HERALD_STORE: "table",
         HERALD_STORAGE: azurite.connectionString,

@@ -3,6 +3,7 @@ import { RetryMode, ServiceBusAdministrationClient, ServiceBusClient } from "@az
 import { WebPubSubServiceClient } from "@azure/web-pubsub";
 import { HeraldError } from "../core/errors.js";
 import type { Settings } from "../core/config.js";
+import { emulatorAdministrationOptions } from "../emulator/servicebus/management/client.js";
 import { BROADCAST_STREAM } from "../core/streams.js";
 import { Publisher } from "../publisher/publisher.js";
 import { createPublishAuthorizer, createTokenVerifier, type TokenVerifier } from "./auth/tokens.js";
@@ -63,13 +64,52 @@ function serviceBusClient(settings: Settings): ServiceBusClient {
   );
 }
 
-/** The backplane creates each replica's subscription on the delivery topic at start. */
-function administrationClient(settings: Settings): ServiceBusAdministrationClient {
-  if (settings.HERALD_SERVICEBUS) return new ServiceBusAdministrationClient(settings.HERALD_SERVICEBUS);
-  return new ServiceBusAdministrationClient(
-    settings.HERALD_SERVICEBUS__fullyQualifiedNamespace ?? "",
-    new DefaultAzureCredential(),
-  );
+/** Where Microsoft's Service Bus emulator (and Herald's) serves its management API on the Endpoint host. */
+export const EMULATOR_MANAGEMENT_PORT = 5300;
+
+/**
+ * The emulator management endpoint the administration client must reach: HERALD_SERVICEBUS_MANAGEMENT_URL,
+ * else, for a connection string with `UseDevelopmentEmulator=true`, port 5300 of its Endpoint host. The
+ * SDK itself ignores that flag and would send https to port 443. Undefined for a real namespace.
+ */
+export function serviceBusManagementUrl(settings: Settings): string | undefined {
+  if (settings.HERALD_SERVICEBUS_MANAGEMENT_URL) return settings.HERALD_SERVICEBUS_MANAGEMENT_URL;
+  const connectionString = settings.HERALD_SERVICEBUS;
+  if (!connectionString || !/(?:^|;)\s*UseDevelopmentEmulator\s*=\s*true\s*(?:;|$)/i.test(connectionString)) {
+    return undefined;
+  }
+  const endpoint = /(?:^|;)\s*Endpoint\s*=\s*([^;]+)/i.exec(connectionString)?.[1]?.trim();
+  let host = "localhost";
+  try {
+    if (endpoint) host = new URL(endpoint).hostname || host;
+  } catch {
+    // A malformed Endpoint fails in the AMQP client with its own message; keep the default host here.
+  }
+  return `http://${host}:${EMULATOR_MANAGEMENT_PORT}`;
+}
+
+/**
+ * The backplane creates each replica's subscription on the delivery topic at start. `close` drops the
+ * emulator agent's keep-alive sockets.
+ */
+function administrationClient(settings: Settings): { admin: ServiceBusAdministrationClient; close(): void } {
+  const connectionString = settings.HERALD_SERVICEBUS;
+  if (connectionString) {
+    const managementUrl = serviceBusManagementUrl(settings);
+    if (!managementUrl) return { admin: new ServiceBusAdministrationClient(connectionString), close() {} };
+    const options = emulatorAdministrationOptions(managementUrl);
+    return {
+      admin: new ServiceBusAdministrationClient(connectionString, options),
+      close: () => options.agent.destroy(),
+    };
+  }
+  return {
+    admin: new ServiceBusAdministrationClient(
+      settings.HERALD_SERVICEBUS__fullyQualifiedNamespace ?? "",
+      new DefaultAzureCredential(),
+    ),
+    close() {},
+  };
 }
 
 function webPubSubClient(settings: Settings): WebPubSubServiceClient | undefined {
@@ -149,6 +189,7 @@ export async function startGateway(settings: Settings, options: GatewayOptions =
   const publisher = new Publisher(bus.createSender(settings.HERALD_TOPIC), {
     maxDataBytes: settings.HERALD_MAX_DATA_BYTES,
   });
+  const administration = settings.HERALD_DELIVERY_TOPIC ? administrationClient(settings) : undefined;
   const live = await startLive({
     settings,
     store,
@@ -156,9 +197,7 @@ export async function startGateway(settings: Settings, options: GatewayOptions =
     metrics,
     log,
     webPubSubUrl: webPubSub ? webPubSubUrlFunction(webPubSub) : undefined,
-    serviceBus: settings.HERALD_DELIVERY_TOPIC
-      ? { client: bus, admin: administrationClient(settings) }
-      : undefined,
+    serviceBus: administration ? { client: bus, admin: administration.admin } : undefined,
   });
   const sinks: Sink[] = [...(webPubSub ? [new WebPubSubSink(webPubSub)] : []), ...live.sinks];
   const consumer = new NotificationConsumer({
@@ -258,6 +297,7 @@ export async function startGateway(settings: Settings, options: GatewayOptions =
       (closing ??= (async () => {
         // Open SSE responses would hold the HTTP server's close: end them first.
         await live.close();
+        administration?.close();
         await http.close();
         await consumer.close();
         await publisher.close();
