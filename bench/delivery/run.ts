@@ -5,6 +5,8 @@
  *
  *   npm run bench:delivery   # BENCH_RUNS=3 by default; BENCH_QUICK=1 for a 10x smaller smoke run;
  *                            # BENCH_ONLY=<text> runs the scenarios whose name contains it
+ *   BENCH_COMPARE=<path to another build's dist/bench/delivery/server.js> adds its Herald SSE scenarios,
+ *     interleaved with the others (before/after comparisons); BENCH_RESULTS=<file> writes there instead.
  */
 import { execSync, fork, type ChildProcess } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
@@ -17,6 +19,8 @@ interface Scenario {
   transport: "sse" | "poll";
   connections: number;
   notifications: number;
+  /** Another build's server.js (BENCH_COMPARE); default: this build's. */
+  serverFile?: string;
 }
 
 interface RunResult {
@@ -88,7 +92,12 @@ const scenarios: Scenario[] = (
   ] satisfies Scenario[]
 )
   .map((s) => ({ ...s, notifications: Math.max(20, Math.round(s.notifications * scale)) }))
-  .filter((s) => !process.env.BENCH_ONLY || s.name.includes(process.env.BENCH_ONLY));
+  .filter((s) => !process.env.BENCH_ONLY || s.name.includes(process.env.BENCH_ONLY))
+  .flatMap((s): Scenario[] => {
+    const other = process.env.BENCH_COMPARE;
+    if (!other || s.server !== "herald" || s.transport !== "sse") return [s];
+    return [s, { ...s, name: `${s.name} (compare build)`, serverFile: other }];
+  });
 
 function nextMessage<T>(child: ChildProcess, key: string, timeoutMs = PHASE_LIMIT_MS): Promise<T> {
   return new Promise((resolve, reject) => {
@@ -171,7 +180,7 @@ async function settledMemory(server: ChildProcess): Promise<{ rss: number; heapU
 async function runOnce(s: Scenario): Promise<RunResult> {
   const children: ChildProcess[] = [];
   try {
-    const server = fork(here("./server.js"), [s.server], {
+    const server = fork(s.serverFile ?? here("./server.js"), [s.server], {
       execArgv: ["--expose-gc"],
       stdio: ["ignore", "inherit", "inherit", "ipc"],
     });
@@ -272,7 +281,7 @@ const cpuModel = cpus()[0]?.model.trim() ?? "unknown";
 const lines: string[] = [
   "# Delivery benchmark results",
   "",
-  `- command: \`npm run bench:delivery\` (BENCH_RUNS=${runs}${quick ? ", BENCH_QUICK=1" : ""}, window ${windowSize} notifications in flight)`,
+  `- command: \`npm run bench:delivery\` (BENCH_RUNS=${runs}${quick ? ", BENCH_QUICK=1" : ""}${process.env.BENCH_ONLY ? `, BENCH_ONLY=${process.env.BENCH_ONLY}` : ""}${process.env.BENCH_COMPARE ? `, BENCH_COMPARE=${process.env.BENCH_COMPARE}` : ""}, window ${windowSize} notifications in flight)`,
   `- date: ${new Date().toISOString()}`,
   `- machine: ${execSync("nproc").toString().trim()} cores (${cpuModel}), ${Math.round(totalmem() / 2 ** 30)} GiB, node ${process.version}; shared with other work while running`,
   `- runs per scenario: ${runs}, interleaved; figures are medians (each run in the second table)`,
@@ -315,7 +324,7 @@ for (const s of scenarios) {
     );
   });
 }
-const resultsFile = here("../../../bench/delivery/results.md");
+const resultsFile = process.env.BENCH_RESULTS ?? here("../../../bench/delivery/results.md");
 let notes = "";
 try {
   const old = readFileSync(resultsFile, "utf8");
