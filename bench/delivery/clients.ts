@@ -44,6 +44,8 @@ function socketBytes(): number {
   return n + closedBytes;
 }
 let closedBytes = 0;
+/** Long-polls sent again after a failed request (a reset socket, a non-200 answer). */
+let pollRetries = 0;
 
 function track(socket: Socket): void {
   if (sockets.has(socket)) return;
@@ -129,7 +131,8 @@ function pollLoop(i: number, tok: string): Promise<void> {
         res.on("end", () => {
           const at = now();
           if (res.statusCode !== 200) {
-            reject(new Error(`poll ${i}: HTTP ${res.statusCode} ${body.slice(0, 200)}`));
+            if (first) reject(new Error(`poll ${i}: HTTP ${res.statusCode} ${body.slice(0, 200)}`));
+            else retry();
             return;
           }
           const parsed = JSON.parse(body) as {
@@ -145,8 +148,14 @@ function pollLoop(i: number, tok: string): Promise<void> {
           next();
         });
       });
-      req.on("error", (err) => (first ? reject(err) : undefined));
+      req.on("error", (err) => (first ? reject(err) : retry()));
       req.end();
+    };
+    // As a real client would: poll again with the same cursor. Counted and reported; a client that
+    // silently stopped would stall every later notification of the run.
+    const retry = (): void => {
+      pollRetries++;
+      setTimeout(next, 100);
     };
     next();
   });
@@ -204,6 +213,7 @@ process.on("message", (message: Command) => {
         samples: sample.length,
         bytes: socketBytes() - bytesAtStart,
         deliveries,
+        retries: pollRetries,
       },
     });
     setTimeout(() => process.exit(0), 50);

@@ -35,6 +35,8 @@ interface RunResult {
   cpuUsPerDelivery: number;
   deliveries: number;
   seconds: number;
+  /** Long-polls the clients had to send again (a reset socket, a non-200 answer). */
+  retries: number;
 }
 
 const runs = Number(process.env.BENCH_RUNS ?? 3);
@@ -215,10 +217,13 @@ async function runOnce(s: Scenario): Promise<RunResult> {
     server.send({ cmd: "cpu" });
     const cpu1 = await nextMessage<number>(server, "cpu");
     client.send({ cmd: "exit" });
-    const report = await nextMessage<{ p50: number; p99: number; bytes: number; deliveries: number }>(
-      client,
-      "report",
-    );
+    const report = await nextMessage<{
+      p50: number;
+      p99: number;
+      bytes: number;
+      deliveries: number;
+      retries: number;
+    }>(client, "report");
     server.send({ cmd: "exit" });
     return {
       ok: true,
@@ -231,6 +236,7 @@ async function runOnce(s: Scenario): Promise<RunResult> {
       cpuUsPerDelivery: (cpu1 - cpu0) / report.deliveries,
       deliveries: report.deliveries,
       seconds,
+      retries: report.retries,
     };
   } catch (err) {
     return {
@@ -245,6 +251,7 @@ async function runOnce(s: Scenario): Promise<RunResult> {
       cpuUsPerDelivery: NaN,
       deliveries: 0,
       seconds: NaN,
+      retries: NaN,
     };
   } finally {
     // Only the processes this run started, by their handles.
@@ -272,7 +279,7 @@ for (let r = 0; r < runs; r++) {
     const result = await runOnce(s);
     results.get(s.name)!.push(result);
     console.log(
-      `${s.name} run ${r + 1}: ${result.ok ? `${fmt(result.perSecond)} deliveries/s, p50 ${fmt(result.p50, 2)} ms, p99 ${fmt(result.p99, 2)} ms, ${fmt(result.rssPerConn)} B RSS/conn, ${fmt(result.bytesPerDelivery, 1)} B/delivery, ${fmt(result.cpuUsPerDelivery, 2)} µs CPU/delivery` : `FAILED: ${result.error}`}`,
+      `${s.name} run ${r + 1}: ${result.ok ? `${fmt(result.perSecond)} deliveries/s, p50 ${fmt(result.p50, 2)} ms, p99 ${fmt(result.p99, 2)} ms, ${fmt(result.rssPerConn)} B RSS/conn, ${fmt(result.heapPerConn)} B heap/conn, ${fmt(result.bytesPerDelivery, 1)} B/delivery, ${fmt(result.cpuUsPerDelivery, 2)} µs CPU/delivery, ${result.retries} client retries` : `FAILED: ${result.error}`}`,
     );
   }
 }
@@ -312,15 +319,15 @@ lines.push(
   "",
   "Each run:",
   "",
-  "| scenario | run | deliveries/s | p50 | p99 | RSS/conn | bytes/delivery | CPU µs/delivery | deliveries | seconds |",
-  "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+  "| scenario | run | deliveries/s | p50 | p99 | RSS/conn | heap/conn | bytes/delivery | CPU µs/delivery | deliveries | seconds | client retries |",
+  "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
 );
 for (const s of scenarios) {
   results.get(s.name)!.forEach((r, i) => {
     lines.push(
       r.ok
-        ? `| ${s.name} | ${i + 1} | ${fmt(r.perSecond)} | ${fmt(r.p50, 2)} | ${fmt(r.p99, 2)} | ${fmt(r.rssPerConn)} | ${fmt(r.bytesPerDelivery, 1)} | ${fmt(r.cpuUsPerDelivery, 2)} | ${r.deliveries} | ${fmt(r.seconds, 1)} |`
-        : `| ${s.name} | ${i + 1} | failed: ${r.error} | | | | | | | |`,
+        ? `| ${s.name} | ${i + 1} | ${fmt(r.perSecond)} | ${fmt(r.p50, 2)} | ${fmt(r.p99, 2)} | ${fmt(r.rssPerConn)} | ${fmt(r.heapPerConn)} | ${fmt(r.bytesPerDelivery, 1)} | ${fmt(r.cpuUsPerDelivery, 2)} | ${r.deliveries} | ${fmt(r.seconds, 1)} | ${r.retries} |`
+        : `| ${s.name} | ${i + 1} | failed: ${r.error} | | | | | | | | | |`,
     );
   });
 }
