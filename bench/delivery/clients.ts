@@ -8,7 +8,7 @@ import { Agent, request } from "node:http";
 import type { Socket } from "node:net";
 import { GatewayTokens } from "../../gateway/live/tokens.js";
 
-type Command = { cmd: "measure" } | { cmd: "exit" };
+type Command = { cmd: "measure" } | { cmd: "status" } | { cmd: "exit" };
 
 const [, , transport, portText, countText, totalText] = process.argv as [
   string,
@@ -46,6 +46,8 @@ function socketBytes(): number {
 let closedBytes = 0;
 /** Long-polls sent again after a failed request (a reset socket, a non-200 answer). */
 let pollRetries = 0;
+/** SSE streams that ended before the run did. */
+let sseDrops = 0;
 
 function track(socket: Socket): void {
   if (sockets.has(socket)) return;
@@ -109,6 +111,8 @@ function openSse(i: number, tok: string): Promise<void> {
           rest = scanSse(rest + text, now());
         });
         res.on("error", () => {});
+        // The server ended or reset this stream: every later notification of the run would stall.
+        res.on("close", () => sseDrops++);
         resolve();
       },
     );
@@ -202,6 +206,8 @@ process.on("message", (message: Command) => {
     bytesAtStart = socketBytes();
     deliveries = 0;
     send({ measuring: true });
+  } else if (message.cmd === "status") {
+    send({ status: { retries: pollRetries, drops: sseDrops, deliveries } });
   } else if (message.cmd === "exit") {
     const sample = latencies.subarray(0, latencyCount).sort();
     const pct = (p: number): number =>
@@ -214,6 +220,7 @@ process.on("message", (message: Command) => {
         bytes: socketBytes() - bytesAtStart,
         deliveries,
         retries: pollRetries,
+        drops: sseDrops,
       },
     });
     setTimeout(() => process.exit(0), 50);

@@ -239,9 +239,19 @@ async function runOnce(s: Scenario): Promise<RunResult> {
       retries: report.retries,
     };
   } catch (err) {
+    // What the clients saw, to tell a stalled server from a client that lost its connections.
+    let status = "";
+    const client = children[1];
+    if (client && client.exitCode === null) {
+      client.send({ cmd: "status" });
+      const seen = await nextMessage<{ retries: number; drops: number }>(client, "status", 5000).catch(
+        () => undefined,
+      );
+      if (seen) status = ` (clients: ${seen.drops} SSE streams ended early, ${seen.retries} polls retried)`;
+    }
     return {
       ok: false,
-      error: err instanceof Error ? err.message : String(err),
+      error: (err instanceof Error ? err.message : String(err)) + status,
       perSecond: NaN,
       p50: NaN,
       p99: NaN,
