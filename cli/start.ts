@@ -131,6 +131,8 @@ Options:
         // URL; the gateway knows its own (the port may differ).
         HERALD_PUBLIC_URL: "",
         HERALD_SERVICEBUS: serviceBus.connectionString,
+        // The management port may differ from the emulator default (--management-port).
+        HERALD_SERVICEBUS_MANAGEMENT_URL: serviceBus.managementUrl,
         HERALD_WEBPUBSUB: webPubSub.connectionString,
         HERALD_STORE: "table",
         HERALD_STORAGE: azurite.connectionString,
@@ -152,22 +154,9 @@ Options:
         return await serveUntilSignal({ close: closeAll }, serviceBus.url);
       }
       const settings = readSettings(env);
-      const [{ ServiceBusAdministrationClient }, { emulatorAdministrationOptions }, { startGateway }] =
-        await Promise.all([
-          import("@azure/service-bus"),
-          import("../emulator/servicebus/management/index.js"),
-          import("../gateway/index.js"),
-        ]);
-      // The emulator's management endpoint lets the dashboard show the dead-letter queue's depth.
-      const adminOptions = emulatorAdministrationOptions(serviceBus.managementUrl);
-      started.push({ close: async () => adminOptions.agent.destroy() });
-      const admin = new ServiceBusAdministrationClient(serviceBus.connectionString, adminOptions);
-      const deadLetterCount = async (): Promise<number> =>
-        (await admin.getSubscriptionRuntimeProperties(settings.HERALD_TOPIC, settings.HERALD_SUBSCRIPTION))
-          .deadLetterMessageCount;
-      const gateway = await part("gateway", "--port", ports.gateway, () =>
-        startGateway(settings, { deadLetterCount }),
-      );
+      // HERALD_SERVICEBUS_MANAGEMENT_URL (above) lets the gateway read the dead-letter queue's depth.
+      const { startGateway } = await import("../gateway/index.js");
+      const gateway = await part("gateway", "--port", ports.gateway, () => startGateway(settings));
       started.push(gateway);
       const key = env.HERALD_PUBLISH_KEYS?.split(",")[0] ?? "";
       process.stdout.write(

@@ -185,6 +185,10 @@ export const SETTINGS = {
     kind: "string",
     doc: "Service Bus topic that carries frames to every replica's SSE and long-poll connections (the backplane). Unset: the gateway feeds its own connections directly (one replica).",
   },
+  HERALD_SERVICEBUS_MANAGEMENT_URL: {
+    kind: "url",
+    doc: "Management endpoint (`http://host:port`) of a Service Bus emulator, used to create the backplane's subscriptions (`HERALD_DELIVERY_TOPIC`). Unset: `http://<Endpoint host>:5300` when `HERALD_SERVICEBUS` has `UseDevelopmentEmulator=true`, else none (the SDK reaches a real namespace's management API itself). Set it only for an emulator.",
+  },
   HERALD_LOG_LEVEL: {
     kind: "string",
     default: "info",

@@ -31,8 +31,8 @@ export interface GatewayOptions {
   log?: Logger;
   /**
    * Reads the depth of the subscription's dead-letter queue for metrics and the dashboard. Default:
-   * the subscription's runtime properties through the management API, except for the emulator,
-   * whose management endpoint the connection string does not name (`herald start` passes one).
+   * the subscription's runtime properties through the management API (for the emulator, at
+   * HERALD_SERVICEBUS_MANAGEMENT_URL or port 5300 of its Endpoint host).
    */
   deadLetterCount?: () => Promise<number>;
 }
@@ -80,8 +80,10 @@ export async function startGateway(settings: Settings, options: GatewayOptions =
     );
   }
   const metrics = new GatewayMetrics();
+  // Management API: the backplane's subscriptions and the dead-letter depth (no connection until used).
+  const administration = administrationClient(settings);
   const deadLetterCount =
-    options.deadLetterCount ?? deadLetterCountFromSettings(settings, administrationClient);
+    options.deadLetterCount ?? deadLetterCountFromSettings(settings, administration.admin);
   if (deadLetterCount) metrics.watchDeadLetterQueue(settings.HERALD_SUBSCRIPTION, deadLetterCount);
   const bus = serviceBusClient(settings);
   const webPubSub = webPubSubClient(settings);
@@ -98,9 +100,7 @@ export async function startGateway(settings: Settings, options: GatewayOptions =
     metrics,
     log,
     webPubSubUrl: webPubSub ? webPubSubUrlFunction(webPubSub) : undefined,
-    serviceBus: settings.HERALD_DELIVERY_TOPIC
-      ? { client: bus, admin: administrationClient(settings) }
-      : undefined,
+    serviceBus: settings.HERALD_DELIVERY_TOPIC ? { client: bus, admin: administration.admin } : undefined,
   });
   const sinks: Sink[] = [...(webPubSub ? [new WebPubSubSink(webPubSub)] : []), ...live.sinks];
   const consumer = new NotificationConsumer({
@@ -215,6 +215,7 @@ export async function startGateway(settings: Settings, options: GatewayOptions =
         await publisher.close();
         await store.close();
         await bus.close();
+        administration.close();
         log.info("gateway stopped");
       })()),
   };

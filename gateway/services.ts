@@ -7,9 +7,10 @@
 import { DefaultAzureCredential } from "@azure/identity";
 import { RetryMode, ServiceBusAdministrationClient, ServiceBusClient } from "@azure/service-bus";
 import { WebPubSubServiceClient } from "@azure/web-pubsub";
-import { webPubSubClientFromConnectionString } from "./sinks/webpubsub.js";
 import type { Settings } from "../core/config.js";
 import { HeraldError } from "../core/errors.js";
+import { emulatorAdministrationOptions } from "../publisher/emulator-admin.js";
+import { webPubSubClientFromConnectionString } from "./sinks/webpubsub.js";
 import { createPublishAuthorizer, createTokenVerifier, type TokenVerifier } from "./auth/tokens.js";
 import { MemoryStreamStore, TableStreamStore, type StreamStore } from "./store/index.js";
 
@@ -43,13 +44,55 @@ export function serviceBusClient(settings: Settings): ServiceBusClient {
   );
 }
 
-/** The backplane creates each replica's subscription on the delivery topic at start. */
-export function administrationClient(settings: Settings): ServiceBusAdministrationClient {
-  if (settings.HERALD_SERVICEBUS) return new ServiceBusAdministrationClient(settings.HERALD_SERVICEBUS);
-  return new ServiceBusAdministrationClient(
-    settings.HERALD_SERVICEBUS__fullyQualifiedNamespace ?? "",
-    new DefaultAzureCredential(),
-  );
+/** Where Microsoft's Service Bus emulator (and Herald's) serves its management API on the Endpoint host. */
+export const EMULATOR_MANAGEMENT_PORT = 5300;
+
+/**
+ * The emulator management endpoint the administration client must reach: HERALD_SERVICEBUS_MANAGEMENT_URL,
+ * else, for a connection string with `UseDevelopmentEmulator=true`, port 5300 of its Endpoint host. The
+ * SDK itself ignores that flag and would send https to port 443. Undefined for a real namespace.
+ */
+export function serviceBusManagementUrl(settings: Settings): string | undefined {
+  if (settings.HERALD_SERVICEBUS_MANAGEMENT_URL) return settings.HERALD_SERVICEBUS_MANAGEMENT_URL;
+  const connectionString = settings.HERALD_SERVICEBUS;
+  if (!connectionString || !/(?:^|;)\s*UseDevelopmentEmulator\s*=\s*true\s*(?:;|$)/i.test(connectionString)) {
+    return undefined;
+  }
+  const endpoint = /(?:^|;)\s*Endpoint\s*=\s*([^;]+)/i.exec(connectionString)?.[1]?.trim();
+  let host = "localhost";
+  try {
+    if (endpoint) host = new URL(endpoint).hostname || host;
+  } catch {
+    // A malformed Endpoint fails in the AMQP client with its own message; keep the default host here.
+  }
+  return `http://${host}:${EMULATOR_MANAGEMENT_PORT}`;
+}
+
+/**
+ * The backplane creates each replica's subscription on the delivery topic at start. `close` drops the
+ * emulator agent's keep-alive sockets.
+ */
+export function administrationClient(settings: Settings): {
+  admin: ServiceBusAdministrationClient;
+  close(): void;
+} {
+  const connectionString = settings.HERALD_SERVICEBUS;
+  if (connectionString) {
+    const managementUrl = serviceBusManagementUrl(settings);
+    if (!managementUrl) return { admin: new ServiceBusAdministrationClient(connectionString), close() {} };
+    const options = emulatorAdministrationOptions(managementUrl);
+    return {
+      admin: new ServiceBusAdministrationClient(connectionString, options),
+      close: () => options.agent.destroy(),
+    };
+  }
+  return {
+    admin: new ServiceBusAdministrationClient(
+      settings.HERALD_SERVICEBUS__fullyQualifiedNamespace ?? "",
+      new DefaultAzureCredential(),
+    ),
+    close() {},
+  };
 }
 
 export function webPubSubClient(settings: Settings): WebPubSubServiceClient | undefined {

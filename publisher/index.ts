@@ -7,3 +7,5 @@ export {
   NOTIFICATION_ID_PROPERTY,
 } from "./message.js";
 export type { ApplicationProperties, ReceivedNotificationMessage } from "./message.js";
+export { emulatorAdministrationOptions, EmulatorManagementAgent } from "./emulator-admin.js";
+export type { EmulatorAdministrationOptions } from "./emulator-admin.js";

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readSettings, SETTINGS, type SettingName, type Settings } from "../core/config.js";
 import type { NegotiateResponse } from "../core/live.js";
 import type { Frame } from "../core/streams.js";
-import { emulatorAdministrationOptions } from "../emulator/servicebus/management/index.js";
+import { emulatorAdministrationOptions } from "../publisher/emulator-admin.js";
 import { signDevToken } from "../gateway/auth/tokens.js";
 import { startGateway, type Gateway } from "../gateway/index.js";
 import { createLogger } from "../gateway/log.js";

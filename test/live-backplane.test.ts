@@ -5,7 +5,7 @@
  */
 import { ServiceBusAdministrationClient } from "@azure/service-bus";
 import { describe, expect, it } from "vitest";
-import { emulatorAdministrationOptions } from "../emulator/servicebus/management/index.js";
+import { emulatorAdministrationOptions } from "../publisher/emulator-admin.js";
 import { streamsFor } from "../core/streams.js";
 import { startHttpServer } from "../gateway/http/server.js";
 import { readSettings } from "../core/config.js";

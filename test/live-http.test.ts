@@ -194,6 +194,19 @@ describe("live endpoints: authorization, cursors and origins", () => {
       expect(denied.status).toBe(403);
       expect(denied.body.code).toBe("HERALD_ORIGIN_NOT_ALLOWED");
     }
+    const negotiate = (origin: string): Promise<Response> =>
+      live.appToken("alice").then((jwt) =>
+        fetch(new URL("/api/negotiate", live.url), {
+          method: "POST",
+          headers: { authorization: `Bearer ${jwt}`, origin },
+        }),
+      );
+    const deniedNegotiate = await negotiate("https://evil.example.net");
+    expect(deniedNegotiate.status).toBe(403);
+    expect(((await deniedNegotiate.json()) as { code: string }).code).toBe("HERALD_ORIGIN_NOT_ALLOWED");
+    const allowedNegotiate = await negotiate("https://app.example.com");
+    expect(allowedNegotiate.status).toBe(200);
+    expect(allowedNegotiate.headers.get("access-control-allow-origin")).toBe("https://app.example.com");
     // Same origin as the request's Host passes without configuration.
     const same = await get(new URL(`/api/poll?token=${token}&wait=0`, live.url).toString(), {
       origin: live.url,

@@ -17,7 +17,9 @@ describe("long-poll transport", () => {
     const live = await startLiveServer(register);
     await live.publish({ broadcast: true }, { old: true });
     const token = await live.token("alice");
-    const first = await poll(live.url, { token, wait: "0" });
+    // Nothing to answer: wait=0 must not hold the request for the default 25 s (a generous bound, far
+    // below that default and the test timeout).
+    const first = await poll(live.url, { token, wait: "0" }, { signal: AbortSignal.timeout(10_000) });
     expect(first.status).toBe(200);
     expect(first.headers.get("cache-control")).toBe("no-store");
     const body = asPoll(first.body);
@@ -46,8 +48,11 @@ describe("long-poll transport", () => {
     expect(woke.frames.map((f) => f.data)).toEqual([{ woke: true }]);
     await waitFor(() => (live.hub.stats().connections["long-polling"] === 0 ? true : undefined));
 
+    const asked = performance.now();
     const empty = await poll(live.url, { token, cursor: woke.cursor, wait: "1" });
     expect(asPoll(empty.body)).toEqual({ frames: [], cursor: woke.cursor });
+    // Held for `wait` (a lower bound: contention only makes it longer), not answered at once.
+    expect(performance.now() - asked).toBeGreaterThanOrEqual(900);
   });
 
   it("rejects a second poll of the same connection while one is open (409), and frees it when the client aborts", async () => {

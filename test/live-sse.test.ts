@@ -5,10 +5,14 @@
 import { EventSource } from "eventsource";
 import { connect } from "node:net";
 import { describe, expect, it } from "vitest";
-import { parseCursor } from "../core/cursor.js";
+import { readSettings } from "../core/config.js";
+import { encodeCursor, parseCursor } from "../core/cursor.js";
 import type { NotificationTarget } from "../core/notification.js";
 import type { Frame } from "../core/streams.js";
-import { openRawSse, startLiveServer, useCleanup, waitFor } from "./helpers/live.js";
+import { createTokenVerifier } from "../gateway/auth/tokens.js";
+import { startLive } from "../gateway/live/index.js";
+import { MemoryStreamStore } from "../gateway/store/index.js";
+import { APP_SECRET, openRawSse, startLiveServer, useCleanup, waitFor } from "./helpers/live.js";
 
 function sseUrl(base: string, token: string, extra: Record<string, string> = {}): string {
   const url = new URL("/api/sse", base);
@@ -193,6 +197,58 @@ describe("SSE transport", () => {
       }
       socket.destroy();
     }
+  });
+
+  it("resumes from a Last-Event-ID request header (raw HTTP), which wins over the lastEventId query", async () => {
+    const live = await startLiveServer(register);
+    const token = await live.token("alice");
+    for (let i = 1; i <= 6; i++) await live.publish({ broadcast: true }, { i });
+    const header = encodeCursor([
+      ["user:alice", 0],
+      ["broadcast", 4],
+    ]);
+    const query = encodeCursor([
+      ["user:alice", 0],
+      ["broadcast", 1],
+    ]);
+    const sse = await openRawSse(sseUrl(live.url, token, { lastEventId: query }), {
+      "last-event-id": header,
+    });
+    register(sse);
+    await sse.until((p) => p.events.some((e) => e.event === "ready"));
+    expect(sse.parser.frames().map((f) => f.offset)).toEqual([5, 6]);
+    // The query alone is used when there is no header.
+    const byQuery = await openRawSse(sseUrl(live.url, token, { lastEventId: query }));
+    register(byQuery);
+    await byQuery.until((p) => p.events.some((e) => e.event === "ready"));
+    expect(byQuery.parser.frames().map((f) => f.offset)).toEqual([2, 3, 4, 5, 6]);
+  });
+
+  it("takes the heartbeat, retry and limits from the settings (heartbeat 15 s by default)", async () => {
+    const verifier = createTokenVerifier({ secret: APP_SECRET });
+    const store = new MemoryStreamStore({ sweepIntervalMs: 0 });
+    register(store);
+    const byDefault = await startLive({ settings: readSettings({}), store, verifier });
+    register(byDefault);
+    expect(byDefault.hub.heartbeatMs).toBe(15_000);
+    expect(byDefault.hub.retryMs).toBe(3000);
+    const tuned = await startLive({
+      settings: readSettings({
+        HERALD_SSE_HEARTBEAT_SECONDS: "40",
+        HERALD_MAX_CONNECTIONS: "7",
+        HERALD_MAX_CONNECTIONS_PER_USER: "3",
+        HERALD_CONNECTION_BUFFER_BYTES: "20000",
+      }),
+      store,
+      verifier,
+    });
+    register(tuned);
+    expect(tuned.hub).toMatchObject({
+      heartbeatMs: 40_000,
+      maxConnections: 7,
+      maxConnectionsPerUser: 3,
+      bufferBytes: 20_000,
+    });
   });
 
   it("sends comment heartbeats", async () => {

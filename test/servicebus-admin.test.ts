@@ -1,6 +1,6 @@
 import { ServiceBusAdministrationClient } from "@azure/service-bus";
 import { describe, expect, it } from "vitest";
-import { emulatorAdministrationOptions } from "../emulator/servicebus/management/index.js";
+import { emulatorAdministrationOptions } from "../publisher/emulator-admin.js";
 import { queue, startBus, useCleanup } from "./helpers/servicebus.js";
 
 describe("Service Bus emulator: ServiceBusAdministrationClient against the full emulator", () => {

@@ -6,12 +6,11 @@ import http from "node:http";
 import net from "node:net";
 import { ServiceBusAdministrationClient } from "@azure/service-bus";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { startManagementServer, type ManagementServer } from "../emulator/servicebus/management/index.js";
 import {
   emulatorAdministrationOptions,
-  startManagementServer,
-  type ManagementServer,
-} from "../emulator/servicebus/management/index.js";
-import type { EmulatorAdministrationOptions } from "../emulator/servicebus/management/client.js";
+  type EmulatorAdministrationOptions,
+} from "../publisher/emulator-admin.js";
 import { isHeraldError } from "../core/errors.js";
 import { MemoryEntityManager } from "./helpers/memory-entity-manager.js";
 

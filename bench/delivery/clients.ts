@@ -8,7 +8,7 @@ import { Agent, request } from "node:http";
 import type { Socket } from "node:net";
 import { GatewayTokens } from "../../gateway/live/tokens.js";
 
-type Command = { cmd: "measure" } | { cmd: "exit" };
+type Command = { cmd: "measure" } | { cmd: "status" } | { cmd: "exit" };
 
 const [, , transport, portText, countText, totalText] = process.argv as [
   string,
@@ -44,6 +44,10 @@ function socketBytes(): number {
   return n + closedBytes;
 }
 let closedBytes = 0;
+/** Long-polls sent again after a failed request (a reset socket, a non-200 answer). */
+let pollRetries = 0;
+/** SSE streams that ended before the run did. */
+let sseDrops = 0;
 
 function track(socket: Socket): void {
   if (sockets.has(socket)) return;
@@ -107,6 +111,8 @@ function openSse(i: number, tok: string): Promise<void> {
           rest = scanSse(rest + text, now());
         });
         res.on("error", () => {});
+        // The server ended or reset this stream: every later notification of the run would stall.
+        res.on("close", () => sseDrops++);
         resolve();
       },
     );
@@ -129,7 +135,8 @@ function pollLoop(i: number, tok: string): Promise<void> {
         res.on("end", () => {
           const at = now();
           if (res.statusCode !== 200) {
-            reject(new Error(`poll ${i}: HTTP ${res.statusCode} ${body.slice(0, 200)}`));
+            if (first) reject(new Error(`poll ${i}: HTTP ${res.statusCode} ${body.slice(0, 200)}`));
+            else retry();
             return;
           }
           const parsed = JSON.parse(body) as {
@@ -145,8 +152,14 @@ function pollLoop(i: number, tok: string): Promise<void> {
           next();
         });
       });
-      req.on("error", (err) => (first ? reject(err) : undefined));
+      req.on("error", (err) => (first ? reject(err) : retry()));
       req.end();
+    };
+    // As a real client would: poll again with the same cursor. Counted and reported; a client that
+    // silently stopped would stall every later notification of the run.
+    const retry = (): void => {
+      pollRetries++;
+      setTimeout(next, 100);
     };
     next();
   });
@@ -193,6 +206,8 @@ process.on("message", (message: Command) => {
     bytesAtStart = socketBytes();
     deliveries = 0;
     send({ measuring: true });
+  } else if (message.cmd === "status") {
+    send({ status: { retries: pollRetries, drops: sseDrops, deliveries } });
   } else if (message.cmd === "exit") {
     const sample = latencies.subarray(0, latencyCount).sort();
     const pct = (p: number): number =>
@@ -204,6 +219,8 @@ process.on("message", (message: Command) => {
         samples: sample.length,
         bytes: socketBytes() - bytesAtStart,
         deliveries,
+        retries: pollRetries,
+        drops: sseDrops,
       },
     });
     setTimeout(() => process.exit(0), 50);

@@ -5,6 +5,8 @@
  *
  *   npm run bench:delivery   # BENCH_RUNS=3 by default; BENCH_QUICK=1 for a 10x smaller smoke run;
  *                            # BENCH_ONLY=<text> runs the scenarios whose name contains it
+ *   BENCH_COMPARE=<path to another build's dist/bench/delivery/server.js> adds its Herald SSE scenarios,
+ *     interleaved with the others (before/after comparisons); BENCH_RESULTS=<file> writes there instead.
  */
 import { execSync, fork, type ChildProcess } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
@@ -17,6 +19,8 @@ interface Scenario {
   transport: "sse" | "poll";
   connections: number;
   notifications: number;
+  /** Another build's server.js (BENCH_COMPARE); default: this build's. */
+  serverFile?: string;
 }
 
 interface RunResult {
@@ -31,6 +35,8 @@ interface RunResult {
   cpuUsPerDelivery: number;
   deliveries: number;
   seconds: number;
+  /** Long-polls the clients had to send again (a reset socket, a non-200 answer). */
+  retries: number;
 }
 
 const runs = Number(process.env.BENCH_RUNS ?? 3);
@@ -88,7 +94,12 @@ const scenarios: Scenario[] = (
   ] satisfies Scenario[]
 )
   .map((s) => ({ ...s, notifications: Math.max(20, Math.round(s.notifications * scale)) }))
-  .filter((s) => !process.env.BENCH_ONLY || s.name.includes(process.env.BENCH_ONLY));
+  .filter((s) => !process.env.BENCH_ONLY || s.name.includes(process.env.BENCH_ONLY))
+  .flatMap((s): Scenario[] => {
+    const other = process.env.BENCH_COMPARE;
+    if (!other || s.server !== "herald" || s.transport !== "sse") return [s];
+    return [s, { ...s, name: `${s.name} (compare build)`, serverFile: other }];
+  });
 
 function nextMessage<T>(child: ChildProcess, key: string, timeoutMs = PHASE_LIMIT_MS): Promise<T> {
   return new Promise((resolve, reject) => {
@@ -171,7 +182,7 @@ async function settledMemory(server: ChildProcess): Promise<{ rss: number; heapU
 async function runOnce(s: Scenario): Promise<RunResult> {
   const children: ChildProcess[] = [];
   try {
-    const server = fork(here("./server.js"), [s.server], {
+    const server = fork(s.serverFile ?? here("./server.js"), [s.server], {
       execArgv: ["--expose-gc"],
       stdio: ["ignore", "inherit", "inherit", "ipc"],
     });
@@ -206,10 +217,13 @@ async function runOnce(s: Scenario): Promise<RunResult> {
     server.send({ cmd: "cpu" });
     const cpu1 = await nextMessage<number>(server, "cpu");
     client.send({ cmd: "exit" });
-    const report = await nextMessage<{ p50: number; p99: number; bytes: number; deliveries: number }>(
-      client,
-      "report",
-    );
+    const report = await nextMessage<{
+      p50: number;
+      p99: number;
+      bytes: number;
+      deliveries: number;
+      retries: number;
+    }>(client, "report");
     server.send({ cmd: "exit" });
     return {
       ok: true,
@@ -222,11 +236,22 @@ async function runOnce(s: Scenario): Promise<RunResult> {
       cpuUsPerDelivery: (cpu1 - cpu0) / report.deliveries,
       deliveries: report.deliveries,
       seconds,
+      retries: report.retries,
     };
   } catch (err) {
+    // What the clients saw, to tell a stalled server from a client that lost its connections.
+    let status = "";
+    const client = children[1];
+    if (client && client.exitCode === null) {
+      client.send({ cmd: "status" });
+      const seen = await nextMessage<{ retries: number; drops: number }>(client, "status", 5000).catch(
+        () => undefined,
+      );
+      if (seen) status = ` (clients: ${seen.drops} SSE streams ended early, ${seen.retries} polls retried)`;
+    }
     return {
       ok: false,
-      error: err instanceof Error ? err.message : String(err),
+      error: (err instanceof Error ? err.message : String(err)) + status,
       perSecond: NaN,
       p50: NaN,
       p99: NaN,
@@ -236,6 +261,7 @@ async function runOnce(s: Scenario): Promise<RunResult> {
       cpuUsPerDelivery: NaN,
       deliveries: 0,
       seconds: NaN,
+      retries: NaN,
     };
   } finally {
     // Only the processes this run started, by their handles.
@@ -263,7 +289,7 @@ for (let r = 0; r < runs; r++) {
     const result = await runOnce(s);
     results.get(s.name)!.push(result);
     console.log(
-      `${s.name} run ${r + 1}: ${result.ok ? `${fmt(result.perSecond)} deliveries/s, p50 ${fmt(result.p50, 2)} ms, p99 ${fmt(result.p99, 2)} ms, ${fmt(result.rssPerConn)} B RSS/conn, ${fmt(result.bytesPerDelivery, 1)} B/delivery, ${fmt(result.cpuUsPerDelivery, 2)} µs CPU/delivery` : `FAILED: ${result.error}`}`,
+      `${s.name} run ${r + 1}: ${result.ok ? `${fmt(result.perSecond)} deliveries/s, p50 ${fmt(result.p50, 2)} ms, p99 ${fmt(result.p99, 2)} ms, ${fmt(result.rssPerConn)} B RSS/conn, ${fmt(result.heapPerConn)} B heap/conn, ${fmt(result.bytesPerDelivery, 1)} B/delivery, ${fmt(result.cpuUsPerDelivery, 2)} µs CPU/delivery, ${result.retries} client retries` : `FAILED: ${result.error}`}`,
     );
   }
 }
@@ -272,7 +298,7 @@ const cpuModel = cpus()[0]?.model.trim() ?? "unknown";
 const lines: string[] = [
   "# Delivery benchmark results",
   "",
-  `- command: \`npm run bench:delivery\` (BENCH_RUNS=${runs}${quick ? ", BENCH_QUICK=1" : ""}, window ${windowSize} notifications in flight)`,
+  `- command: \`npm run bench:delivery\` (BENCH_RUNS=${runs}${quick ? ", BENCH_QUICK=1" : ""}${process.env.BENCH_ONLY ? `, BENCH_ONLY=${process.env.BENCH_ONLY}` : ""}${process.env.BENCH_COMPARE ? `, BENCH_COMPARE=${process.env.BENCH_COMPARE}` : ""}, window ${windowSize} notifications in flight)`,
   `- date: ${new Date().toISOString()}`,
   `- machine: ${execSync("nproc").toString().trim()} cores (${cpuModel}), ${Math.round(totalmem() / 2 ** 30)} GiB, node ${process.version}; shared with other work while running`,
   `- runs per scenario: ${runs}, interleaved; figures are medians (each run in the second table)`,
@@ -303,19 +329,19 @@ lines.push(
   "",
   "Each run:",
   "",
-  "| scenario | run | deliveries/s | p50 | p99 | RSS/conn | bytes/delivery | CPU µs/delivery | deliveries | seconds |",
-  "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+  "| scenario | run | deliveries/s | p50 | p99 | RSS/conn | heap/conn | bytes/delivery | CPU µs/delivery | deliveries | seconds | client retries |",
+  "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
 );
 for (const s of scenarios) {
   results.get(s.name)!.forEach((r, i) => {
     lines.push(
       r.ok
-        ? `| ${s.name} | ${i + 1} | ${fmt(r.perSecond)} | ${fmt(r.p50, 2)} | ${fmt(r.p99, 2)} | ${fmt(r.rssPerConn)} | ${fmt(r.bytesPerDelivery, 1)} | ${fmt(r.cpuUsPerDelivery, 2)} | ${r.deliveries} | ${fmt(r.seconds, 1)} |`
-        : `| ${s.name} | ${i + 1} | failed: ${r.error} | | | | | | | |`,
+        ? `| ${s.name} | ${i + 1} | ${fmt(r.perSecond)} | ${fmt(r.p50, 2)} | ${fmt(r.p99, 2)} | ${fmt(r.rssPerConn)} | ${fmt(r.heapPerConn)} | ${fmt(r.bytesPerDelivery, 1)} | ${fmt(r.cpuUsPerDelivery, 2)} | ${r.deliveries} | ${fmt(r.seconds, 1)} | ${r.retries} |`
+        : `| ${s.name} | ${i + 1} | failed: ${r.error} | | | | | | | | | |`,
     );
   });
 }
-const resultsFile = here("../../../bench/delivery/results.md");
+const resultsFile = process.env.BENCH_RESULTS ?? here("../../../bench/delivery/results.md");
 let notes = "";
 try {
   const old = readFileSync(resultsFile, "utf8");

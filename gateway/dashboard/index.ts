@@ -65,19 +65,15 @@ export function dashboardRoutes(metrics: GatewayMetrics): Route[] {
 
 /**
  * How the gateway reads its subscription's dead-letter queue depth by default: the runtime properties
- * through the management API. Not for the emulator, whose management endpoint the connection string
- * does not name (`herald start` passes its own reader).
+ * through the management API (for the emulator, at HERALD_SERVICEBUS_MANAGEMENT_URL or port 5300 of its
+ * Endpoint host; see `serviceBusManagementUrl`).
  */
 export function deadLetterCountFromSettings(
   settings: Settings,
-  administrationClient: (settings: Settings) => ServiceBusAdministrationClient,
+  admin: ServiceBusAdministrationClient,
 ): (() => Promise<number>) | undefined {
-  const cs = settings.HERALD_SERVICEBUS;
-  if (cs && /UseDevelopmentEmulator=true/i.test(cs)) return undefined;
-  if (!cs && !settings.HERALD_SERVICEBUS__fullyQualifiedNamespace) return undefined;
-  let admin: ServiceBusAdministrationClient | undefined;
+  if (!settings.HERALD_SERVICEBUS && !settings.HERALD_SERVICEBUS__fullyQualifiedNamespace) return undefined;
   return async () => {
-    admin ??= administrationClient(settings);
     const properties = await admin.getSubscriptionRuntimeProperties(
       settings.HERALD_TOPIC,
       settings.HERALD_SUBSCRIPTION,

@@ -7,6 +7,10 @@ import { LIVE_PATHS } from "../live/paths.js";
 import { SSE_HEADERS, SseConnection } from "../live/sse.js";
 import type { GatewayTokens } from "../live/tokens.js";
 
+/** Shared by every SSE request once its own headers are dropped (frozen: nothing may add to them). */
+const NO_HEADERS = Object.freeze({}) as IncomingMessage["headers"];
+const NO_RAW_HEADERS = Object.freeze([]) as unknown as string[];
+
 export interface LiveEndpointOptions {
   hub: LiveHub;
   tokens: GatewayTokens;
@@ -40,8 +44,8 @@ export function createSseHandler(
       // The request object lives as long as the stream: drop what was read from it, the query (with the
       // token) and the headers (a browser's cookies and user agent), rather than hold them for hours.
       req.url = LIVE_PATHS.sse;
-      req.headers = {};
-      req.rawHeaders = [];
+      req.headers = NO_HEADERS;
+      req.rawHeaders = NO_RAW_HEADERS;
       const conn = new SseConnection(options.hub, identity, start, res);
       options.hub.admit(conn);
       conn.open(cors);

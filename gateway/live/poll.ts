@@ -17,7 +17,9 @@ export const MAX_POLL_FRAMES = 1000;
  * polls: any replica can answer it. Frame JSON is the hub's shared string.
  */
 export class PollConnection extends LiveConnection {
-  readonly transport = "long-polling" as const;
+  get transport(): "long-polling" {
+    return "long-polling";
+  }
   readonly #res: ServerResponse;
   readonly #waitMs: number;
   readonly #headers: Record<string, string>;

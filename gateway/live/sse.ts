@@ -22,6 +22,22 @@ const CRLF = "\r\n";
 /** A replay waits for the socket to drain past this many queued bytes. */
 const REPLAY_HIGH_WATER = 64 * 1024;
 
+/** What a sent response's `_header` holds instead of its own copy of the header block. */
+const SENT_HEADER = "HTTP/1.1 200 OK\r\n\r\n";
+
+/**
+ * Node keeps a response's header block (about 260 B here) as `_header` for the life of the response,
+ * though after it is on the wire the string only serves as "headers were sent" (`headersSent`, and
+ * `end()` not writing them again). SSE responses live for hours: swap it for one shared string. Only
+ * once the block is sent, and only while Node keeps it this way (otherwise nothing changes).
+ */
+function forgetSentHeader(res: ServerResponse): void {
+  const out = res as ServerResponse & { _header?: unknown; _headerSent?: unknown };
+  if (out._headerSent === true && typeof out._header === "string" && out._header.length > 0) {
+    out._header = SENT_HEADER;
+  }
+}
+
 /**
  * An SSE connection: every frame as `id: <cursor>`, `event: notification`, `data: <frame JSON>`. The
  * event body after the `id:` line is the hub's shared buffer; only the id is built per connection.
@@ -34,7 +50,10 @@ const REPLAY_HIGH_WATER = 64 * 1024;
  * through the response.
  */
 export class SseConnection extends LiveConnection {
-  readonly transport = "sse" as const;
+  // On the prototype: one field less on every connection.
+  get transport(): "sse" {
+    return "sse";
+  }
   readonly #res: ServerResponse;
   #socket: Socket | undefined;
   #chunked = false;
@@ -159,6 +178,7 @@ export class SseConnection extends LiveConnection {
     // Sent on its own: Node then writes its header string as it is, which flattens it; written beside
     // a body chunk, the string stays a tree of ~24 concatenations for the life of the response.
     res.flushHeaders();
+    forgetSentHeader(res);
     const first: Buffer[] = [Buffer.from(`retry: ${this.hub.retryMs}\n${formatSseComment("herald")}`)];
     for (const part of parts) first.push(typeof part === "string" ? Buffer.from(part, "latin1") : part);
     res.write(Buffer.concat(first));

@@ -58,6 +58,7 @@ export async function startTestStack(
     closers.push(() => webPubSub.close());
     const env: Record<string, string> = {
       HERALD_SERVICEBUS: serviceBus.connectionString,
+      HERALD_SERVICEBUS_MANAGEMENT_URL: serviceBus.managementUrl,
       HERALD_WEBPUBSUB: webPubSub.connectionString,
       HERALD_JWT_SECRET: TEST_JWT_SECRET,
       HERALD_PUBLISH_KEYS: TEST_PUBLISH_KEY,

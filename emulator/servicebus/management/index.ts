@@ -5,5 +5,5 @@
  */
 export { startManagementServer } from "./server.js";
 export type { ManagementServer, ManagementServerOptions } from "./server.js";
-export { emulatorAdministrationOptions, EmulatorManagementAgent } from "./client.js";
-export type { EmulatorAdministrationOptions } from "./client.js";
+// The client side (`emulatorAdministrationOptions`) lives in publisher/emulator-admin.ts: the gateway and
+// backend services use it, and they may not import the emulator.
