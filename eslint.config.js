@@ -3,7 +3,7 @@ import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["dist/", "node_modules/", ".herald/", "coverage/", "bench/**/results/"] },
+  { ignores: ["dist/", "node_modules/", ".herald/", ".ci/.node22/", "coverage/", "bench/**/results/"] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

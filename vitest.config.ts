@@ -3,7 +3,7 @@ import { defineConfig } from "vitest/config";
 export default defineConfig({
   test: {
     include: ["**/*.test.ts"],
-    exclude: ["node_modules/**", "dist/**"],
+    exclude: ["**/node_modules/**", "dist/**", ".ci/**"],
     testTimeout: 30_000,
     hookTimeout: 30_000,
     // Integration tests start real servers on port 0; two cores do not gain from more workers.
