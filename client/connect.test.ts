@@ -396,6 +396,29 @@ describe("connect: transport choice and fallback", () => {
     expect(h.states).toEqual(["connected", "reconnecting", "connected"]);
   });
 
+  it("drops an SSE stream that stays silent past two heartbeats (plus a margin) and reconnects", async () => {
+    h.options.transports = ["sse"];
+    h.start();
+    await tick();
+    const first = h.sources[0]!;
+    first.emit("ready", { cursor: "uYWxpY2U~1", streams: [], heartbeatMs: 15_000 });
+    // Heartbeats keep it open well past the silence limit (35 s).
+    for (let i = 0; i < 4; i++) {
+      await tick(15_000);
+      first.emit("heartbeat", {});
+    }
+    expect(h.herald!.state).toBe("connected");
+    expect(first.closed).toBe(false);
+    await tick(35_000 - 1);
+    expect(h.herald!.state).toBe("connected");
+    await tick(1);
+    expect(h.herald!.state).toBe("reconnecting");
+    expect(first.closed).toBe(true);
+    expect(h.errors).toContain("HERALD_CONNECT_FAILED");
+    await tick(1000);
+    expect(h.sources).toHaveLength(2);
+  });
+
   it("negotiates again before the tokens expire", async () => {
     h.negotiate = () => response(200, negotiated(300_000));
     h.start({ transports: ["sse"] });

@@ -32,12 +32,20 @@ export const SSE_EVENTS = {
   ready: "ready",
   /** The gateway is closing the stream; `data` is a `CloseEvent`. Reconnect with the last cursor. */
   close: "close",
+  /**
+   * Sent every `ReadyEvent.heartbeatMs` after a comment line (the comment keeps proxies from idling the
+   * stream out; the event is what an EventSource can see). `data` is `{}`. A client that hears nothing
+   * for a few intervals can treat the stream as dead.
+   */
+  heartbeat: "heartbeat",
 } as const;
 
 export interface ReadyEvent {
   cursor: string;
   /** The streams this connection reads. */
   streams: string[];
+  /** How often a `heartbeat` event comes while nothing else does. */
+  heartbeatMs?: number;
 }
 
 /** Why the gateway closed a live connection. */

@@ -251,12 +251,15 @@ describe("SSE transport", () => {
     });
   });
 
-  it("sends comment heartbeats", async () => {
+  it("sends heartbeats: a comment for proxies and a heartbeat event, at the interval ready names", async () => {
     const live = await startLiveServer(register, { hub: { heartbeatMs: 30 } });
     const sse = await openRawSse(sseUrl(live.url, await live.token("alice")));
     register(sse);
     // The first comment is the greeting; more come only from the heartbeat timer.
-    await sse.until((p) => p.comments >= 3);
+    await sse.until((p) => p.comments >= 3 && p.events.filter((e) => e.event === "heartbeat").length >= 2);
+    const ready = sse.parser.events.find((e) => e.event === "ready");
+    expect((JSON.parse(ready!.data) as { heartbeatMs: number }).heartbeatMs).toBe(30);
+    expect(sse.parser.events.find((e) => e.event === "heartbeat")!.data).toBe("{}");
     expect(sse.parser.events.filter((e) => e.event === "notification")).toHaveLength(0);
   });
 });

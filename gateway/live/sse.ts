@@ -17,7 +17,9 @@ export const SSE_HEADERS: Readonly<Record<string, string>> = {
   "x-accel-buffering": "no",
 };
 
-const HEARTBEAT = Buffer.from(formatSseComment());
+const HEARTBEAT = Buffer.from(
+  formatSseComment() + formatSseEvent({ event: SSE_EVENTS.heartbeat, data: "{}" }),
+);
 const CRLF = "\r\n";
 /** A replay waits for the socket to drain past this many queued bytes. */
 const REPLAY_HIGH_WATER = 64 * 1024;
@@ -110,7 +112,7 @@ export class SseConnection extends LiveConnection {
 
   protected caughtUp(): void {
     const cursor = this.cursor();
-    const ready: ReadyEvent = { cursor, streams: this.streams };
+    const ready: ReadyEvent = { cursor, streams: this.streams, heartbeatMs: this.hub.heartbeatMs };
     this.#text(formatSseEvent({ id: cursor, event: SSE_EVENTS.ready, data: JSON.stringify(ready) }));
   }
 
