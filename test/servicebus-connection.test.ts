@@ -58,10 +58,12 @@ describe("Service Bus emulator: connections", () => {
 
   it("sends heartbeats so a client with a short idle timeout stays connected", async () => {
     const { emulator } = await startBus(register, { queues: [queue("q")] });
-    // rhea closes a connection that hears nothing for twice its idle timeout (here 300 ms).
-    const c = await open({ host: "127.0.0.1", port: emulator.port, idle_time_out: 150 });
+    // rhea closes a connection that hears nothing for twice its idle timeout (here 2 s): only the
+    // emulator's heartbeats keep this idle one open for 3 s. (A shorter timeout flaked on a loaded
+    // machine, where the in-process emulator's timers can run late.)
+    const c = await open({ host: "127.0.0.1", port: emulator.port, idle_time_out: 1000 });
     register({ close: async () => c.connection.close() });
-    await sleep(1200);
+    await sleep(3000);
     expect(c.closedEarly()).toBe(false);
     expect(c.connection.is_open()).toBe(true);
   });
