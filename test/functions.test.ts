@@ -2,6 +2,8 @@
 // from @azure/functions, Service Bus trigger body and metadata) against the emulators and Azurite,
 // side by side with a gateway on the same stack.
 import { readFileSync } from "node:fs";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import {
   ServiceBusAdministrationClient,
   ServiceBusClient,
@@ -9,6 +11,9 @@ import {
 } from "@azure/service-bus";
 import { WebPubSubClient } from "@azure/web-pubsub-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import WebSocket from "ws";
+import { connect } from "../client/index.js";
+import type { WebSocketFactory } from "../client/types.js";
 import { readSettings, SETTINGS, type SettingName, type Settings } from "../core/config.js";
 import type { NegotiateResponse } from "../core/live.js";
 import type { Frame } from "../core/streams.js";
@@ -182,6 +187,70 @@ describe("Functions app against the emulators", () => {
     expect(stored.frames.map((f) => f.id)).toEqual([ids[0]]);
     // Completed: nothing is left for another delivery.
     expect(await receiver.receiveMessages(1, { maxWaitTimeInMs: 300 })).toEqual([]);
+  });
+
+  it("serves the browser client over WebSocket alone (serverless: negotiate without a gateway)", async () => {
+    // The Functions app alone, as deployed without a gateway: no HERALD_PUBLIC_URL, so its negotiate
+    // offers websocket only and no gap fill. Its negotiate is served over real HTTP the way the host does.
+    const serverless = createFunctions(
+      readSettings({ ...stack.env, HERALD_FANOUT_SUBSCRIPTION: SUBSCRIPTION }),
+      {
+        log: silent,
+      },
+    );
+    const host = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on("data", (c: Buffer) => chunks.push(c));
+      req.on("end", () => {
+        const headers: Record<string, string> = {};
+        for (const [name, value] of Object.entries(req.headers))
+          if (typeof value === "string") headers[name] = value;
+        const body = Buffer.concat(chunks).toString("utf8");
+        void serverless
+          .negotiate(
+            httpRequest(req.method ?? "GET", req.url ?? "/", { headers, ...(body ? { body } : {}) }),
+            invocation("negotiate"),
+          )
+          .then((answer) => {
+            res.writeHead(answer.status ?? 200, answer.headers as Record<string, string>);
+            res.end(typeof answer.body === "string" ? answer.body : undefined);
+          });
+      });
+    });
+    await new Promise<void>((resolve) => host.listen(0, "127.0.0.1", resolve));
+    const herald = connect({
+      gateway: `http://127.0.0.1:${(host.address() as AddressInfo).port}`,
+      token: () => appToken("erin"),
+      WebSocket: WebSocket as unknown as WebSocketFactory,
+      storage: null,
+      environment: null,
+    });
+    try {
+      const seen: { id: string; type: string }[] = [];
+      herald.on("*", (n) => seen.push({ id: n.id, type: n.type }));
+      await waitFor(() => herald.state === "connected", { message: "the client to connect" });
+      expect(herald.transport).toBe("websocket");
+
+      const published: string[] = [];
+      for (const order of [1, 2]) {
+        const response = await serverless.publish(
+          httpRequest("POST", "/api/notifications", {
+            headers: publishHeaders,
+            body: JSON.stringify({ type: "order.shipped", to: { users: ["erin"] }, data: { order } }),
+          }),
+          invocation("publish"),
+        );
+        expect(response.status).toBe(202);
+        published.push(...(jsonOf(response) as { ids: string[] }).ids);
+        expect((await runServiceBusTrigger(receiver, serverless.fanout))?.error).toBeUndefined();
+      }
+      await waitFor(() => seen.length === 2, { message: "both notifications at the client" });
+      expect(seen).toEqual(published.map((id) => ({ id, type: "order.shipped" })));
+    } finally {
+      herald.close();
+      await new Promise<void>((resolve) => host.close(() => resolve()));
+      await serverless.close();
+    }
   });
 
   it("answers bad requests with the same status, code and headers as the gateway", async () => {
