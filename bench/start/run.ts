@@ -11,21 +11,10 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { START_FREE_PORTS as FREE_PORTS } from "../../test/helpers/cli.js";
 
 const BIN = fileURLToPath(new URL("../../../bin/herald.js", import.meta.url));
 const RESULTS = fileURLToPath(new URL("../../../bench/start/results.md", import.meta.url));
-const FREE_PORTS = [
-  "--port",
-  "0",
-  "--servicebus-port",
-  "0",
-  "--management-port",
-  "0",
-  "--webpubsub-port",
-  "0",
-  "--table-port",
-  "0",
-];
 const runs = Number(process.env.BENCH_RUNS ?? 5);
 const LIMIT_MS = 60_000;
 
